@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# mdev_pci_wrap top-level Makefile. The kernel build itself is driven by ./Kbuild.
+#
+#   make              build the modules against $(KDIR) (default: the cached test kernel)
+#   make test         install deps, build kernel + modules, run every test in the test VM
+#   make demo         create VFs and an mdev in the test VM and show them
+#   make vm-run CMD='...'   run a command in the test VM (modules built, not loaded)
+#   make fmt | fmt-check | clippy | clean
+#
+# Everything that is downloaded or built outside this tree goes to $(MPW_CACHE)
+# (default ~/.cache/mdev_pci_wrap); see scripts/versions.sh.
+
+SHELL := /bin/bash
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+
+# The default kernel is the cached test kernel; its path depends on the config fragment hash.
+ifeq ($(origin KDIR),undefined)
+KDIR = $(shell bash $(ROOT)/scripts/env.sh --print-kdir)
+KDIR_IS_CACHED := 1
+endif
+
+KMAKE_ARGS = LLVM=-19 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc \
+	BINDGEN=$(shell bash $(ROOT)/scripts/env.sh --print-bindgen) \
+	KCFLAGS=-Werror KRUSTFLAGS=-Dwarnings
+KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT) $(KMAKE_ARGS)
+
+# rustfmt follows `mod` declarations, so it is given the crate roots only.
+RS_CRATES = $(ROOT)/lib/mdev_pci_wrap/mdev_pci_wrap.rs $(ROOT)/kunit/mdev_pci_wrap_kunit.rs \
+	$(foreach d,$(wildcard $(ROOT)/vendors/*/),$(wildcard $(d)$(notdir $(d:/=)).rs))
+RS_FILES = $(shell find $(ROOT)/lib $(ROOT)/vendors $(ROOT)/kunit -name '*.rs' \
+	! -name '*generated*' 2>/dev/null)
+RUSTFMT = /usr/bin/rustfmt --edition 2021 --config newline_style=Unix
+
+.PHONY: all modules client deps kernel test demo vm-run fmt fmt-check clippy clean help
+
+all: modules
+
+help:
+	@sed -n '3,13p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@bash $(ROOT)/scripts/install-deps.sh
+
+kernel: deps
+	@bash $(ROOT)/scripts/build-kernel.sh
+
+# Build the cached kernel first only when it is the one we build against.
+modules: $(if $(KDIR_IS_CACHED),kernel)
+	$(KMAKE) modules
+
+# The kernel's .rustfmt.toml: edition 2021, Unix newlines, everything else default.
+fmt:
+	$(RUSTFMT) $(RS_CRATES)
+
+fmt-check:
+	@$(RUSTFMT) --check $(RS_CRATES) && \
+	echo "fmt-check: $(words $(RS_FILES)) files, 0 findings"
+
+# Clippy only looks at what it compiles, so force the Rust objects to be rebuilt.
+clippy: $(if $(KDIR_IS_CACHED),kernel)
+	@find $(ROOT)/lib $(ROOT)/vendors $(ROOT)/kunit -name '*.o' -delete 2>/dev/null; \
+	$(KMAKE) CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver modules 2>&1 | tee $(ROOT)/.clippy.log; \
+	test $${PIPESTATUS[0]} = 0 || exit 1; \
+	n=$$(grep -cE '^(warning|error)' $(ROOT)/.clippy.log); \
+	echo "clippy: $$n findings"; test $$n = 0
+
+# The userspace VFIO client the tests drive the devices with.
+client:
+	cd $(ROOT)/tests/client && cargo build --release --locked --quiet
+
+test:
+	@bash $(ROOT)/tests/run.sh
+
+demo:
+	@bash $(ROOT)/scripts/demo.sh
+
+vm-run:
+	@bash $(ROOT)/scripts/vm-run.sh $(CMD)
+
+clean:
+	@if [ -d "$(KDIR)" ]; then $(KMAKE) clean; fi
+	rm -rf $(ROOT)/out $(ROOT)/.clippy.log
+	cd $(ROOT)/tests/client && cargo clean 2>/dev/null || true

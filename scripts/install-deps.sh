@@ -1,0 +1,116 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install everything mdev_pci_wrap needs to build and test, from package registries only.
+# Idempotent: each step checks whether its result is already there and is skipped if so.
+# Runs as root (apt-get). Everything that is not a Debian package goes into the cache
+# directory ($MPW_CACHE, default ~/.cache/mdev_pci_wrap), never into the repository.
+#
+# Prints the environment file path on success; scripts/env.sh sources it.
+
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/versions.sh
+. "$here/versions.sh"
+
+say() { printf '[deps] %s\n' "$*" >&2; }
+
+mkdir -p "$MPW_CACHE"
+
+# --- Debian packages (bookworm, bookworm-security, bookworm-backports) -----------------
+apt_pkgs=(
+	rustc-web rust-web-src rust-web-clippy rustfmt-web
+	clang-19 lld-19 llvm-19 libclang-19-dev
+	flex bison bc libelf-dev libssl-dev cpio kmod make gcc
+	nvme-cli pciutils uuid-runtime python3-venv xz-utils
+)
+backports_list=/etc/apt/sources.list.d/mdev-pci-wrap-bookworm-backports.sources
+
+need_apt=()
+for p in "${apt_pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$p")
+done
+qemu_ok=0
+if command -v qemu-system-x86_64 >/dev/null &&
+   qemu-system-x86_64 --version | grep -q "version ${QEMU_VERSION_PREFIX}"; then
+	qemu_ok=1
+fi
+
+if [ ${#need_apt[@]} -gt 0 ] || [ $qemu_ok = 0 ]; then
+	if ! apt-cache policy qemu-system-x86 2>/dev/null | grep -q bookworm-backports; then
+		say "adding bookworm-backports to apt sources ($backports_list)"
+		cat > "$backports_list" <<-EOS
+		Types: deb
+		URIs: http://deb.debian.org/debian
+		Suites: bookworm-backports
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+		EOS
+	fi
+	say "apt-get update"
+	apt-get update -qq
+	if [ ${#need_apt[@]} -gt 0 ]; then
+		say "installing: ${need_apt[*]}"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+	fi
+	if [ $qemu_ok = 0 ]; then
+		say "installing QEMU ${QEMU_VERSION_PREFIX} from bookworm-backports"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			-t bookworm-backports qemu-system-x86 >/dev/null
+	fi
+fi
+qemu-system-x86_64 --version | grep -q "version ${QEMU_VERSION_PREFIX}" ||
+	{ say "QEMU is not ${QEMU_VERSION_PREFIX}: $(qemu-system-x86_64 --version | head -1)"; exit 1; }
+/usr/bin/rustc --version | grep -q "^rustc ${RUSTC_VERSION}" ||
+	{ say "/usr/bin/rustc is not ${RUSTC_VERSION}"; exit 1; }
+
+# --- bindgen-cli from crates.io (pinned) --------------------------------------------------
+if ! "$MPW_TOOLS/bin/bindgen" --version 2>/dev/null | grep -q " ${BINDGEN_VERSION}\$"; then
+	say "cargo install bindgen-cli ${BINDGEN_VERSION} (a few minutes)"
+	cargo install --locked --quiet --root "$MPW_TOOLS" "bindgen-cli@${BINDGEN_VERSION}"
+fi
+
+# --- virtme-ng from PyPI (pinned), in its own venv ----------------------------------------
+if ! "$MPW_VENV/bin/vng" --version 2>/dev/null | grep -q "${VIRTME_NG_VERSION}"; then
+	say "pip install virtme-ng==${VIRTME_NG_VERSION}"
+	rm -rf "$MPW_VENV"
+	python3 -m venv "$MPW_VENV"
+	"$MPW_VENV/bin/pip" install -q --disable-pip-version-check "virtme-ng==${VIRTME_NG_VERSION}"
+fi
+
+# --- Linux source from Debian's linux-source package (trixie-backports) -------------------
+# Fetched with a private sources list and private apt state, so the machine's apt
+# configuration does not learn about trixie.
+if [ ! -f "$MPW_KSRC/.mpw-unpacked-${KERNEL_DEB_VERSION}" ]; then
+	deb="$MPW_CACHE/dl/linux-source-${KERNEL_SERIES}_${KERNEL_DEB_VERSION}_all.deb"
+	if [ ! -f "$deb" ] || ! echo "${KERNEL_DEB_SHA256}  $deb" | sha256sum -c --status; then
+		say "downloading linux-source-${KERNEL_SERIES} ${KERNEL_DEB_VERSION} (167 MB)"
+		a="$MPW_CACHE/apt"
+		mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$MPW_CACHE/dl"
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main" \
+			> "$a/sources.list"
+		aopt=(-o "Dir::Etc::SourceList=$a/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		      -o "Dir::State::Lists=$a/lists" -o "Dir::Cache=$a/cache"
+		      -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
+		apt-get "${aopt[@]}" update -qq
+		(cd "$MPW_CACHE/dl" && apt-get "${aopt[@]}" download -qq \
+			"linux-source-${KERNEL_SERIES}=${KERNEL_DEB_VERSION}")
+		mv -f "$MPW_CACHE/dl/linux-source-${KERNEL_SERIES}_"*"_all.deb" "$deb" 2>/dev/null || true
+		echo "${KERNEL_DEB_SHA256}  $deb" | sha256sum -c --status ||
+			{ say "SHA256 mismatch for $deb"; exit 1; }
+	fi
+	say "unpacking kernel source into $MPW_KSRC"
+	rm -rf "$MPW_KSRC" "$MPW_CACHE/src.tmp"
+	mkdir -p "$MPW_CACHE/src.tmp"
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$MPW_CACHE/src.tmp" \
+		"./usr/src/linux-source-${KERNEL_SERIES}.tar.xz"
+	mkdir -p "$MPW_KSRC"
+	tar -xJf "$MPW_CACHE/src.tmp/usr/src/linux-source-${KERNEL_SERIES}.tar.xz" \
+		-C "$MPW_KSRC" --strip-components=1
+	rm -rf "$MPW_CACHE/src.tmp"
+	grep -q "^SUBLEVEL = ${KERNEL_VERSION##*.}\$" "$MPW_KSRC/Makefile" ||
+		{ say "unexpected kernel version in $MPW_KSRC"; exit 1; }
+	touch "$MPW_KSRC/.mpw-unpacked-${KERNEL_DEB_VERSION}"
+fi
+say "dependencies OK"

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Minimal raw VFIO uAPI (include/uapi/linux/vfio.h) for the test client.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::FileExt;
+
+const VFIO_TYPE: u64 = b';' as u64;
+const VFIO_BASE: u64 = 100;
+
+/// `_IO(VFIO_TYPE, VFIO_BASE + nr)`.
+const fn vfio_io(nr: u64) -> u64 {
+    (VFIO_TYPE << 8) | (VFIO_BASE + nr)
+}
+
+pub const VFIO_GET_API_VERSION: u64 = vfio_io(0);
+pub const VFIO_CHECK_EXTENSION: u64 = vfio_io(1);
+pub const VFIO_SET_IOMMU: u64 = vfio_io(2);
+pub const VFIO_GROUP_GET_STATUS: u64 = vfio_io(3);
+pub const VFIO_GROUP_SET_CONTAINER: u64 = vfio_io(4);
+pub const VFIO_GROUP_GET_DEVICE_FD: u64 = vfio_io(6);
+pub const VFIO_DEVICE_GET_INFO: u64 = vfio_io(7);
+pub const VFIO_DEVICE_GET_REGION_INFO: u64 = vfio_io(8);
+
+pub const VFIO_API_VERSION: i32 = 0;
+pub const VFIO_TYPE1V2_IOMMU: u64 = 3;
+pub const VFIO_GROUP_FLAGS_VIABLE: u32 = 1 << 0;
+pub const VFIO_DEVICE_FLAGS_PCI: u32 = 1 << 1;
+pub const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
+
+#[repr(C)]
+#[derive(Default, Debug)]
+pub struct GroupStatus {
+    pub argsz: u32,
+    pub flags: u32,
+}
+
+#[repr(C)]
+#[derive(Default, Debug)]
+pub struct DeviceInfo {
+    pub argsz: u32,
+    pub flags: u32,
+    pub num_regions: u32,
+    pub num_irqs: u32,
+    pub cap_offset: u32,
+    pub pad: u32,
+}
+
+#[repr(C)]
+#[derive(Default, Debug)]
+pub struct RegionInfo {
+    pub argsz: u32,
+    pub flags: u32,
+    pub index: u32,
+    pub cap_offset: u32,
+    pub size: u64,
+    pub offset: u64,
+}
+
+/// An error that names the operation that failed.
+#[derive(Debug)]
+pub struct Error {
+    pub what: String,
+    pub err: io::Error,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.err)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn ctx<T>(what: impl Into<String>, r: io::Result<T>) -> Result<T> {
+    r.map_err(|err| Error { what: what.into(), err })
+}
+
+/// Runs an ioctl whose argument is an integer or a pointer, returning its non-negative result.
+///
+/// # Safety
+///
+/// `arg` must be what `req` expects: a value, or a pointer to a properly sized, writable
+/// object that stays valid for the call.
+unsafe fn ioctl(fd: &File, req: u64, arg: libc::c_ulong) -> io::Result<i32> {
+    // SAFETY: The caller guarantees that `arg` matches `req`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), req as _, arg) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Runs an ioctl that takes a pointer to `T` (an `argsz`-prefixed uAPI struct).
+fn ioctl_ptr<T>(fd: &File, req: u64, arg: &mut T) -> io::Result<i32> {
+    // SAFETY: `arg` is a valid, exclusively borrowed `T`, which is what every caller's
+    // request reads and writes.
+    unsafe { ioctl(fd, req, arg as *mut T as libc::c_ulong) }
+}
+
+fn open_rw(path: &str) -> Result<File> {
+    ctx(format!("open {path}"), OpenOptions::new().read(true).write(true).open(path))
+}
+
+/// A type1 container with one group attached, as QEMU's legacy path sets it up.
+pub struct Container {
+    /// Held open: closing the container detaches the group from it.
+    _container: File,
+    pub group: File,
+    pub group_flags: u32,
+}
+
+impl Container {
+    /// Opens `/dev/vfio/vfio` and `/dev/vfio/<group>`, attaches the group and sets type1v2.
+    pub fn open(group: u32) -> Result<Self> {
+        let container = open_rw("/dev/vfio/vfio")?;
+        // SAFETY: VFIO_GET_API_VERSION takes no argument.
+        let v = ctx("VFIO_GET_API_VERSION", unsafe {
+            ioctl(&container, VFIO_GET_API_VERSION, 0)
+        })?;
+        if v != VFIO_API_VERSION {
+            return Err(Error {
+                what: format!("VFIO API version {v}, expected {VFIO_API_VERSION}"),
+                err: io::Error::from_raw_os_error(libc::EPROTO),
+            });
+        }
+        let group = open_rw(&format!("/dev/vfio/{group}"))?;
+        let mut status = GroupStatus { argsz: size_of::<GroupStatus>() as u32, flags: 0 };
+        ctx("VFIO_GROUP_GET_STATUS", ioctl_ptr(&group, VFIO_GROUP_GET_STATUS, &mut status))?;
+        let mut cfd = container.as_raw_fd();
+        ctx("VFIO_GROUP_SET_CONTAINER", ioctl_ptr(&group, VFIO_GROUP_SET_CONTAINER, &mut cfd))?;
+        // SAFETY: VFIO_CHECK_EXTENSION and VFIO_SET_IOMMU take an integer.
+        let has = ctx("VFIO_CHECK_EXTENSION", unsafe {
+            ioctl(&container, VFIO_CHECK_EXTENSION, VFIO_TYPE1V2_IOMMU as _)
+        })?;
+        if has != 1 {
+            return Err(Error {
+                what: "container lacks VFIO_TYPE1v2_IOMMU".into(),
+                err: io::Error::from_raw_os_error(libc::ENOTSUP),
+            });
+        }
+        // SAFETY: As above.
+        ctx("VFIO_SET_IOMMU", unsafe {
+            ioctl(&container, VFIO_SET_IOMMU, VFIO_TYPE1V2_IOMMU as _)
+        })?;
+        Ok(Self { _container: container, group, group_flags: status.flags })
+    }
+
+    /// `VFIO_GROUP_GET_DEVICE_FD` for the device called `name` (an mdev UUID or a BDF).
+    pub fn device(&self, name: &str) -> Result<Device> {
+        let cname = std::ffi::CString::new(name).map_err(|_| Error {
+            what: format!("device name {name:?}"),
+            err: io::Error::from_raw_os_error(libc::EINVAL),
+        })?;
+        // SAFETY: The argument is a NUL-terminated string that outlives the call.
+        let fd = ctx(format!("VFIO_GROUP_GET_DEVICE_FD {name}"), unsafe {
+            ioctl(&self.group, VFIO_GROUP_GET_DEVICE_FD, cname.as_ptr() as _)
+        })?;
+        // SAFETY: The ioctl returned a new file descriptor that nothing else owns.
+        Ok(Device { file: unsafe { File::from_raw_fd(fd) } })
+    }
+}
+
+/// An open VFIO device file.
+pub struct Device {
+    pub file: File,
+}
+
+impl Device {
+    pub fn info(&self) -> Result<DeviceInfo> {
+        let mut info = DeviceInfo { argsz: size_of::<DeviceInfo>() as u32, ..Default::default() };
+        ctx("VFIO_DEVICE_GET_INFO", ioctl_ptr(&self.file, VFIO_DEVICE_GET_INFO, &mut info))?;
+        Ok(info)
+    }
+
+    pub fn region_info(&self, index: u32) -> Result<RegionInfo> {
+        let mut info = RegionInfo {
+            argsz: size_of::<RegionInfo>() as u32,
+            index,
+            ..Default::default()
+        };
+        ctx(
+            format!("VFIO_DEVICE_GET_REGION_INFO {index}"),
+            ioctl_ptr(&self.file, VFIO_DEVICE_GET_REGION_INFO, &mut info),
+        )?;
+        Ok(info)
+    }
+
+    /// Reads `buf.len()` bytes at `offset` of region `index`.
+    pub fn read_region(&self, index: u32, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let r = self.region_info(index)?;
+        ctx(
+            format!("read region {index} at {offset:#x}"),
+            self.file.read_exact_at(buf, r.offset + offset),
+        )
+    }
+}

@@ -1,0 +1,73 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make test`: everything, from a fresh machine. Installs the dependencies, builds (or reuses)
+# the test kernel, builds the modules and the userspace client, runs the static checks and the
+# harness self-tests on the host, then boots the test VM once and runs the KUnit suites and
+# every integration test inside it. Ends with `N passed, N failed`; exits non-zero on any
+# failure, missing result or kernel splat.
+
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+start=$(date +%s)
+say() { printf '[test %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+abort() { say "$*"; echo "0 passed, 1 failed"; exit 1; }
+
+say "dependencies"
+make -s -C "$root" deps || abort "installing dependencies failed"
+say "test kernel"
+make -s -C "$root" kernel || abort "building the test kernel failed"
+
+# Static checks: each one is a test.
+static_pass=0 static_fail=0
+static() { # NAME CMD...
+	local name="$1" log="$root/out/static-$1.log"
+	shift
+	if "$@" > "$log" 2>&1; then
+		static_pass=$((static_pass + 1)); say "ok $name: $(tail -1 "$log")"
+	else
+		static_fail=$((static_fail + 1)); say "FAIL $name:"; tail -40 "$log"
+	fi
+}
+mkdir -p "$root/out"
+static fmt-check make -s -C "$root" fmt-check
+static clippy make -s -C "$root" clippy
+# Clippy's objects are not for running: rebuild with rustc.
+find "$root/lib" "$root/vendors" "$root/kunit" -name '*.o' -delete 2>/dev/null
+say "modules and client"
+make -s -C "$root" modules > "$root/out/build.log" 2>&1 ||
+	{ tail -40 "$root/out/build.log"; abort "building the modules failed"; }
+make -s -C "$root" client > "$root/out/client.log" 2>&1 ||
+	{ tail -40 "$root/out/client.log"; abort "building the client failed"; }
+
+say "harness self-tests"
+hlog="$root/out/harness.log"
+python3 -m unittest discover -s "$here/harness" > "$hlog" 2>&1
+h_total=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$hlog")
+h_fail=$(( $(sed -n 's/.*failures=\([0-9]*\).*/\1/p' "$hlog" | head -1 || true) + 0 ))
+h_err=$(( $(sed -n 's/.*errors=\([0-9]*\).*/\1/p' "$hlog" | head -1 || true) + 0 ))
+h_fail=$((h_fail + h_err))
+[ -n "$h_total" ] || { cat "$hlog"; abort "harness self-tests did not run"; }
+[ $h_fail = 0 ] || cat "$hlog"
+
+# shellcheck source=scripts/vm.sh
+. "$root/scripts/vm.sh"
+out="$root/out/test"
+rm -rf "$out"
+mkdir -p "$out"
+say "booting the test VM (debug kernel under TCG: about a minute to boot); output follows"
+: > "$out/cmd.out"
+tail -n +1 -F "$out/cmd.out" 2>/dev/null | sed -u 's/^/  [vm] /' &
+tailer=$!
+vm_rc=0
+mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-2400}" bash tests/guest/run-tests.sh || vm_rc=$?
+sleep 1
+kill $tailer 2>/dev/null
+wait $tailer 2>/dev/null
+say "VM run finished (status $vm_rc); console log: $out/console.log"
+
+say "results (whole run: $(( $(date +%s) - start ))s)"
+# Its last line is the summary: `N passed, N failed`.
+python3 "$here/check_results.py" "$out" \
+	"static=$static_pass/$static_fail" "harness=$((h_total - h_fail))/$h_fail"
