@@ -29,7 +29,7 @@ show "lsmod | grep -E '^(mdev|mtty|mdev_pci_wrap)'"
 step "Parents and their mdev types"
 show "ls /sys/class/mdev_bus/"
 t=/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-2
-show "for f in name description device_api available_instances; do echo \"\$f: \$(cat $t/\$f)\"; done"
+show "for f in name description device_api available_instances; do [ -e $t/\$f ] && echo \"\$f: \$(cat $t/\$f)\"; done; true"
 
 uuid="$(uuidgen)"
 step "Creating an mdev: echo $uuid > $t/create"

@@ -3,11 +3,13 @@
 # Shell helpers for guest-side tests and scripts. Source it.
 
 # pci_find VENDOR DEVICE: BDFs of the functions with these IDs (hex without 0x), one a line.
+# (Builtins only: every fork is slow in the TCG guest.)
 pci_find() {
-	local d
+	local d v i
 	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/vendor")" = "0x$1" ] && [ "$(cat "$d/device")" = "0x$2" ] &&
-			basename "$d"
+		read -r v < "$d/vendor"
+		read -r i < "$d/device"
+		[ "$v" = "0x$1" ] && [ "$i" = "0x$2" ] && echo "${d##*/}"
 	done
 	return 0
 }
@@ -77,6 +79,11 @@ expect_ok() {
 			"$desc" "$*" "$rc" "$(echo "$o" | tail -3 | tr '\n' ' ')"
 		return 1
 	fi
+}
+
+# nvme_field FIELD TEXT: a field of nvme-cli's plain output ("field   : value").
+nvme_field() {
+	awk -v f="$1" '$1 == f && $2 == ":" { sub(/^[^:]*: */, ""); sub(/ *$/, ""); print; exit }' <<< "$2"
 }
 
 # kv KEY TEXT: the value of KEY in "key=value" lines.

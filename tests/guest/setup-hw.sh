@@ -46,11 +46,10 @@ nvme_ctrl="/dev/$(ls "$pfs/nvme/" | head -1)"
 if [ "$(cat "$pfs/sriov_numvfs")" != 2 ]; then
 	say "NVMe PF $nvme_pf ($nvme_ctrl): assigning flexible resources to 2 secondary controllers"
 	# Secondary controller IDs, in VF order, from the primary's Secondary Controller List.
-	mapfile -t scids < <(nvme list-secondary "$nvme_ctrl" -o json |
-		python3 -c 'import json,sys
-d = json.load(sys.stdin)
-for e in sorted(d["secondary-controllers"], key=lambda e: e["virtual-function-number"]):
-    print(e["secondary-controller-identifier"])')
+	# Plain output: "SCID : Secondary Controller Identifier : 0x0001", then "VFN ... : 0x0001".
+	mapfile -t scids < <(nvme list-secondary "$nvme_ctrl" |
+		awk '$1 == "SCID" { scid = $NF } $1 == "VFN" { print $NF, scid }' |
+		while read -r vfn scid; do echo "$((vfn)) $((scid))"; done | sort -n | cut -d' ' -f2)
 	[ "${#scids[@]}" -ge 2 ] || die "expected 2 secondary controllers, got ${#scids[@]}"
 	echo 0 > "$pfs/sriov_drivers_autoprobe"
 	for scid in "${scids[@]:0:2}"; do

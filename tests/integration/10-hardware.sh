@@ -34,11 +34,9 @@ test_nvme_vfs_are_usable_controllers() {
 		expect_ne "NVMe VF $vf controller" "" "$ctrl" || return 1
 		# A usable controller answers Identify Controller through its own admin queue.
 		local id
-		id="$(nvme id-ctrl "/dev/$ctrl" -o json 2>&1)" || { echo "# nvme id-ctrl /dev/$ctrl: $id"; return 1; }
-		local cntlid
-		cntlid="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["cntlid"])' <<< "$id")"
-		expect_ne "NVMe VF $vf cntlid differs from the PF's (0)" 0 "$cntlid" || return 1
-		serials="$serials $(python3 -c 'import json,sys; print(json.load(sys.stdin)["sn"].strip())' <<< "$id")"
+		id="$(nvme id-ctrl "/dev/$ctrl" 2>&1)" || { echo "# nvme id-ctrl /dev/$ctrl: $id"; return 1; }
+		expect_ne "NVMe VF $vf cntlid differs from the PF's (0)" 0 "$(nvme_field cntlid "$id")" || return 1
+		serials="$serials $(nvme_field sn "$id")"
 	done
 	# VFs of one subsystem share the PF's serial number.
 	expect_eq "NVMe VF serials" "MPW0NVME0001 MPW0NVME0001" "$(echo $serials)"
