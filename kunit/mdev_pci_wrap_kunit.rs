@@ -7,6 +7,7 @@
 
 use kernel::prelude::*;
 
+mod config;
 mod layout;
 
 module! {

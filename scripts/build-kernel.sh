@@ -51,8 +51,9 @@ fi
 
 say "building bzImage and modules (about 19 minutes cold on 2 cores); log: $log"
 jobs=$(( $(nproc) + 1 ))
-make -C "$MPW_KSRC" O="$MPW_KBUILD" "${MPW_KMAKE_ARGS[@]}" -j"$jobs" bzImage modules \
-	> "$log" 2>&1 &
+# A parent `make -s` must not silence this build: its output is the progress report.
+MAKEFLAGS= MAKELEVEL= make -C "$MPW_KSRC" O="$MPW_KBUILD" "${MPW_KMAKE_ARGS[@]}" -j"$jobs" \
+	bzImage modules > "$log" 2>&1 &
 mk=$!
 while kill -0 $mk 2>/dev/null; do
 	sleep 30

@@ -15,9 +15,9 @@ export PATH="$MPW_VENV/bin:$MPW_TOOLS/bin:$PATH"
 
 MPW_FRAGMENT="$MPW_ROOT/kernel/mdev_pci_wrap.config"
 # The cache key covers everything that changes the kernel binary: the fragment, the kernel
-# version, the toolchain pins and the config/build script itself.
-MPW_KEY="$(cat "$MPW_FRAGMENT" "$_mpw_here/versions.sh" "$_mpw_here/build-kernel.sh" |
-	sha256sum | cut -c1-12)"
+# version and toolchain pins, and KERNEL_RECIPE (bump it when build-kernel.sh changes how the
+# kernel is configured or built).
+MPW_KEY="$(cat "$MPW_FRAGMENT" "$_mpw_here/versions.sh" | sha256sum | cut -c1-12)"
 MPW_KBUILD="${MPW_KBUILD:-$MPW_CACHE/kernel-${KERNEL_VERSION}-${MPW_KEY}}"
 export MPW_ROOT MPW_KBUILD
 

@@ -93,3 +93,22 @@ kv() {
 
 # The hardware description written by setup-hw.sh.
 MPW_HW_ENV="${MPW_HW_ENV:-/tmp/mpw-hw.env}"
+
+# bind_to DRIVER BDF: rebind a PCI function to DRIVER through driver_override.
+bind_to() {
+	local drv="$1" bdf="$2" cur
+	echo "$drv" > "/sys/bus/pci/devices/$bdf/driver_override"
+	cur="$(pci_driver "$bdf")"
+	[ -z "$cur" ] || echo "$bdf" > "/sys/bus/pci/drivers/$cur/unbind"
+	echo "$bdf" > /sys/bus/pci/drivers_probe
+	[ "$(pci_driver "$bdf")" = "$drv" ]
+}
+
+# unbind_override BDF: unbind a PCI function, clear its driver_override and reprobe it.
+unbind_override() {
+	local bdf="$1" cur
+	cur="$(pci_driver "$bdf")"
+	[ -z "$cur" ] || echo "$bdf" > "/sys/bus/pci/drivers/$cur/unbind"
+	echo > "/sys/bus/pci/devices/$bdf/driver_override"
+	echo "$bdf" > /sys/bus/pci/drivers_probe
+}

@@ -64,11 +64,22 @@ for f in "$root"/tests/integration/*.sh; do
 	done
 done
 
-# Unloading the library is part of the test: it must let go of everything.
-if rmmod mdev_pci_wrap > "$diag" 2>&1; then
-	record 0 unload_library "$diag"
+# Unloading is part of the test: the vendor modules, then the library, must let go of
+# everything.
+unload_all() {
+	local ko
+	for ko in "$root"/*.ko; do
+		case "$(basename "$ko" .ko)" in
+		mdev_pci_wrap | mdev_pci_wrap_kunit) ;;
+		*) rmmod "$(basename "$ko" .ko)" || return 1 ;;
+		esac
+	done
+	rmmod mdev_pci_wrap
+}
+if unload_all > "$diag" 2>&1; then
+	record 0 unload_modules "$diag"
 else
-	record 1 unload_library "$diag"
+	record 1 unload_modules "$diag"
 fi
 
 if [ -w "$kmemleak" ]; then

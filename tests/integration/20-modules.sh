@@ -17,3 +17,15 @@ test_library_exports_its_rust_symbols_to_dependents() {
 	expect_eq "KUnit module depends on the library" mdev_pci_wrap \
 		"$(modinfo -F depends "$MPW_ROOT/mdev_pci_wrap_kunit.ko")"
 }
+
+test_vendor_modules_depend_on_the_library() {
+	local ko n=0
+	for ko in "$MPW_ROOT"/*.ko; do
+		case "$(basename "$ko")" in mdev_pci_wrap.ko | mdev_pci_wrap_kunit.ko) continue ;; esac
+		n=$((n + 1))
+		expect_ok "$(basename "$ko") depends on the library" \
+			grep -qw mdev_pci_wrap <<< "$(modinfo -F depends "$ko" | tr ',' ' ')" || return 1
+		expect_file "$(basename "$ko" .ko) loaded" "/sys/module/$(basename "$ko" .ko)" || return 1
+	done
+	expect_ge "vendor modules built" 1 "$n"
+}

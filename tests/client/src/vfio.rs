@@ -29,6 +29,7 @@ pub const VFIO_TYPE1V2_IOMMU: u64 = 3;
 pub const VFIO_GROUP_FLAGS_VIABLE: u32 = 1 << 0;
 pub const VFIO_DEVICE_FLAGS_PCI: u32 = 1 << 1;
 pub const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
+pub const VFIO_PCI_NUM_REGIONS: u32 = 9;
 
 #[repr(C)]
 #[derive(Default, Debug)]
@@ -187,6 +188,15 @@ impl Device {
             ioctl_ptr(&self.file, VFIO_DEVICE_GET_REGION_INFO, &mut info),
         )?;
         Ok(info)
+    }
+
+    /// Writes `buf` at `offset` of region `index`.
+    pub fn write_region(&self, index: u32, offset: u64, buf: &[u8]) -> Result<()> {
+        let r = self.region_info(index)?;
+        ctx(
+            format!("write region {index} at {offset:#x}"),
+            self.file.write_all_at(buf, r.offset + offset),
+        )
     }
 
     /// Reads `buf.len()` bytes at `offset` of region `index`.

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A PCI driver for the VFs this library wraps, with `driver_managed_dma` set.
+//!
+//! C header: [`include/linux/pci.h`](srctree/include/linux/pci.h).
+//!
+//! The kernel's `pci::Adapter` cannot set `driver_managed_dma`, which tells the DMA API and
+//! the IOMMU core that the driver, not the kernel, owns DMA for the device: without it the
+//! IOMMU core refuses to hand the VF's IOMMU group to userspace (iommufd) while the VF is
+//! bound. This adapter is otherwise the same as `kernel::pci::Adapter`, and plugs into the
+//! kernel's generic [`kernel::driver::Registration`].
+
+use crate::bindings;
+use core::marker::PhantomData;
+use kernel::{
+    device,
+    driver,
+    error::{from_result, to_result},
+    pci,
+    prelude::*,
+    types::Opaque,
+    ThisModule, //
+};
+
+/// A table of PCI IDs, terminated by an all-zero entry, in static memory.
+pub struct IdTable(&'static [bindings::pci_device_id]);
+
+impl IdTable {
+    /// No IDs: only devices whose `driver_override` names the driver bind to it.
+    pub const OVERRIDE_ONLY: Self = Self(&[pin_init::zeroed()]);
+
+    fn as_ptr(&self) -> *const bindings::pci_device_id {
+        self.0.as_ptr()
+    }
+}
+
+/// A PCI driver whose devices' DMA is managed by the driver (through the IOMMU, for userspace).
+pub trait Driver: Send + Sync + 'static {
+    /// The driver's per-device data.
+    type Data: Send + Sync;
+
+    /// The IDs to bind to (besides `driver_override`).
+    const ID_TABLE: IdTable;
+
+    /// Binds to `dev`.
+    fn probe(dev: &pci::Device<device::Core<'_>>) -> impl PinInit<Self::Data, Error>;
+
+    /// Unbinds from `dev`; the data is dropped afterwards.
+    fn unbind(dev: &pci::Device<device::Core<'_>>, data: Pin<&Self::Data>) {
+        let _ = (dev, data);
+    }
+}
+
+/// The registration adapter of a [`Driver`].
+pub struct Adapter<T: Driver>(PhantomData<T>);
+
+// SAFETY:
+// - `bindings::pci_driver` is a C type declared as `repr(C)`.
+// - `T::Data` is the type of the driver's device private data (see `probe_callback`).
+// - `struct pci_driver` embeds a `struct device_driver` at `DEVICE_DRIVER_OFFSET`.
+unsafe impl<T: Driver> driver::DriverLayout for Adapter<T> {
+    type DriverType = bindings::pci_driver;
+    type DriverData<'bound> = T::Data;
+    const DEVICE_DRIVER_OFFSET: usize = core::mem::offset_of!(Self::DriverType, driver);
+}
+
+// SAFETY: `unregister` is only called after a successful `register` of the same `pdrv`.
+unsafe impl<T: Driver> driver::RegistrationOps for Adapter<T> {
+    unsafe fn register(
+        pdrv: &Opaque<Self::DriverType>,
+        name: &'static CStr,
+        module: &'static ThisModule,
+    ) -> Result {
+        let p = pdrv.get();
+        // SAFETY: `p` is valid and not registered yet, so its fields can be set.
+        unsafe {
+            (*p).name = name.as_char_ptr();
+            (*p).probe = Some(Self::probe_callback);
+            (*p).remove = Some(Self::remove_callback);
+            (*p).id_table = T::ID_TABLE.as_ptr();
+            (*p).driver_managed_dma = true;
+        }
+        // SAFETY: `p` is a valid, initialised `struct pci_driver` that stays pinned until
+        // `unregister`.
+        to_result(unsafe {
+            bindings::__pci_register_driver(p, module.as_ptr(), name.as_char_ptr())
+        })
+    }
+
+    unsafe fn unregister(pdrv: &Opaque<Self::DriverType>) {
+        // SAFETY: By the safety requirements `pdrv` is registered.
+        unsafe { bindings::pci_unregister_driver(pdrv.get()) }
+    }
+}
+
+impl<T: Driver> Adapter<T> {
+    extern "C" fn probe_callback(
+        pdev: *mut bindings::pci_dev,
+        _id: *const bindings::pci_device_id,
+    ) -> c_int {
+        // SAFETY: The PCI core calls probe with a valid `struct pci_dev`.
+        //
+        // INVARIANT: `pdev` is valid for the duration of `probe_callback()`.
+        let pdev = unsafe { &*pdev.cast::<pci::Device<device::CoreInternal<'_>>>() };
+        from_result(|| {
+            // SAFETY: Same device, same layout: `CoreInternal` only adds the right to set the
+            // driver data to `Core`, and `pdev` is valid for this call.
+            let core =
+                unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
+            pdev.as_ref().set_drvdata(T::probe(core))?;
+            Ok(0)
+        })
+    }
+
+    extern "C" fn remove_callback(pdev: *mut bindings::pci_dev) {
+        // SAFETY: The PCI core calls remove with a valid, bound `struct pci_dev`.
+        //
+        // INVARIANT: `pdev` is valid for the duration of `remove_callback()`.
+        let pdev = unsafe { &*pdev.cast::<pci::Device<device::CoreInternal<'_>>>() };
+        // SAFETY: Remove only follows a successful probe, which stored a `T::Data`.
+        let data = unsafe { pdev.as_ref().drvdata_borrow::<T::Data>() };
+        // SAFETY: Same device, same layout (see `probe_callback`); valid for this call.
+        let core = unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
+        T::unbind(core, data);
+    }
+}

@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A PCI VF wrapped as an mdev: the generic logic between the abstractions and a vendor.
+//!
+//! A vendor driver implements [`VfDriver`] and declares its module with
+//! [`module_vf_driver!`](crate::module_vf_driver). The library then:
+//!
+//! 1. binds to the vendor's VFs (by ID, or by `driver_override`) with a PCI driver that owns
+//!    their DMA (`driver_managed_dma`), and registers each bound VF as an mdev parent with
+//!    the vendor's mdev types, one instance per VF;
+//! 2. on `echo $UUID > .../create`, allocates and registers a VFIO device for the mdev;
+//! 3. serves the VFIO device: device and region info, a virtual config space (real vendor
+//!    and device IDs, sizable BARs), and BAR read/write passthrough to the VF.
+
+use crate::{
+    bindings,
+    config::{Bar, BarKind, VirtConfig},
+    mdev, pci_driver, vfio,
+};
+use core::marker::PhantomData;
+use kernel::{
+    c_str, device, new_mutex, pci,
+    prelude::*,
+    sync::{aref::ARef, Mutex},
+    uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
+};
+
+/// The region offset encoding every vfio-pci device uses: region index in bits 40 and up.
+pub const REGION_SHIFT: u32 = 40;
+const REGION_OFFSET_MASK: u64 = (1u64 << REGION_SHIFT) - 1;
+
+/// A vendor's description of the VFs it wraps. See the module documentation.
+pub trait VfDriver: Send + Sync + Sized + 'static {
+    /// The driver name: of the VF PCI driver (what `driver_override` names) and of the mdev
+    /// driver. The mdev type directories are `<NAME>-<type sysfs name>`.
+    const NAME: &'static CStr;
+
+    /// The VF IDs to bind to; `OVERRIDE_ONLY` binds only through `driver_override`.
+    const ID_TABLE: pci_driver::IdTable;
+
+    /// The mdev types every wrapped VF offers.
+    const TYPES: &'static [mdev::TypeInfo];
+}
+
+/// Where a vendor module keeps its mdev driver; implemented by
+/// [`module_vf_driver!`](crate::module_vf_driver), not by hand.
+#[doc(hidden)]
+pub trait VfModule: VfDriver {
+    /// The vendor module's (static) mdev driver registration.
+    fn mdev_driver() -> &'static mdev::DriverRegistration<MdevDriver<Self>>;
+}
+
+/// The state of a VF bound to a [`VfDriver`]: an mdev parent.
+#[pin_data]
+pub struct VfParent<T: VfDriver> {
+    pdev: ARef<pci::Device>,
+    #[pin]
+    parent: mdev::Parent,
+    _t: PhantomData<T>,
+}
+
+/// The VF PCI driver of a [`VfDriver`].
+pub struct VfPciDriver<T: VfDriver>(PhantomData<T>);
+
+impl<T: VfModule> pci_driver::Driver for VfPciDriver<T> {
+    type Data = VfParent<T>;
+    const ID_TABLE: pci_driver::IdTable = T::ID_TABLE;
+
+    fn probe(dev: &pci::Device<device::Core<'_>>) -> impl PinInit<Self::Data, Error> {
+        dev_info!(
+            dev.as_ref(),
+            "wrapping VF {:04x}:{:04x} as an mdev parent\n",
+            dev.vendor_id().as_raw(),
+            dev.device_id()
+        );
+        try_pin_init!(VfParent {
+            pdev: dev.into(),
+            parent <- mdev::Parent::new(dev.as_ref(), T::mdev_driver(), T::TYPES),
+            _t: PhantomData,
+        })
+    }
+}
+
+/// Per-mdev state: the registered VFIO device.
+pub struct MdevState<T: VfDriver> {
+    _reg: vfio::Registration<VfDevice<T>>,
+}
+
+/// The mdev driver of a [`VfDriver`].
+pub struct MdevDriver<T: VfDriver>(PhantomData<T>);
+
+impl<T: VfDriver> mdev::Driver for MdevDriver<T> {
+    type Data = MdevState<T>;
+    const DEVICE_API: &'static CStr = c_str!("vfio-pci");
+    // One mdev per VF: the VF is the whole device.
+    const MAX_INSTANCES: u32 = 1;
+
+    fn probe(mdev: &mdev::Device) -> Result<Pin<KBox<Self::Data>>> {
+        // SAFETY: Every parent of `MdevDriver<T>` is the `parent` of a `VfParent<T>`: only
+        // `VfPciDriver<T>::probe` registers parents with this driver.
+        let parent = unsafe { mdev::Parent::of(mdev) };
+        // SAFETY: See above: `parent` is the `parent` field of a live `VfParent<T>`.
+        let vf =
+            unsafe { &*kernel::container_of!(core::ptr::from_ref(parent), VfParent<T>, parent) };
+        let vdev = vfio::Device::new(mdev.as_dev(), VfDevice::<T>::new(vf.pdev.clone()))?;
+        let reg = vfio::Registration::new(vdev)?;
+        dev_info!(mdev.as_dev(), "created on VF {}\n", vf.pdev.as_ref().name());
+        Ok(KBox::pin(MdevState { _reg: reg }, GFP_KERNEL)?)
+    }
+
+    fn remove(mdev: &mdev::Device, data: Pin<KBox<Self::Data>>) {
+        // Unregistering waits until userspace has closed the device.
+        drop(data);
+        dev_info!(mdev.as_dev(), "removed\n");
+    }
+}
+
+/// A mapped BAR of the VF (`pci_iomap`).
+struct IoMap {
+    addr: *mut c_void,
+    len: u64,
+}
+
+/// What exists while the device is open.
+struct OpenState {
+    bars: [Option<IoMap>; 6],
+}
+
+// SAFETY: The mapping addresses are only used under the device's mutex; MMIO mappings are not
+// tied to a thread.
+unsafe impl Send for OpenState {}
+
+/// The VFIO device of a wrapped VF.
+#[pin_data]
+pub struct VfDevice<T: VfDriver> {
+    pdev: ARef<pci::Device>,
+    #[pin]
+    config: Mutex<VirtConfig>,
+    #[pin]
+    open: Mutex<Option<OpenState>>,
+    _t: PhantomData<T>,
+}
+
+/// Raw access to the VF: the small unsafe core of this module.
+fn raw_pdev(pdev: &pci::Device) -> *mut bindings::pci_dev {
+    // CAST: `pci::Device` is a transparent wrapper of `Opaque<struct pci_dev>` (its `as_raw`
+    // is private to the kernel crate).
+    core::ptr::from_ref(pdev)
+        .cast::<bindings::pci_dev>()
+        .cast_mut()
+}
+
+/// The BARs of `pdev` as the PCI core sized them (for a VF: from the PF's SR-IOV capability).
+fn vf_bars(pdev: &pci::Device) -> [Bar; 6] {
+    let mut bars = [Bar::ABSENT; 6];
+    for (i, bar) in bars.iter_mut().enumerate() {
+        // SAFETY: `pdev` is valid; `resource` has more than 6 entries.
+        let res = unsafe { &(*raw_pdev(pdev)).resource[i] };
+        let flags = res.flags;
+        let size = if res.end > res.start {
+            res.end - res.start + 1
+        } else {
+            0
+        };
+        let has = |f: u32| flags & f as usize != 0;
+        let prefetch = has(bindings::IORESOURCE_PREFETCH);
+        let kind = if size == 0 {
+            BarKind::Absent
+        } else if has(bindings::IORESOURCE_IO) {
+            BarKind::Io
+        } else if has(bindings::IORESOURCE_MEM_64) {
+            BarKind::Mem64 { prefetch }
+        } else {
+            BarKind::Mem32 { prefetch }
+        };
+        *bar = Bar { kind, size };
+    }
+    bars
+}
+
+impl<T: VfDriver> VfDevice<T> {
+    fn new(pdev: ARef<pci::Device>) -> impl PinInit<Self, Error> {
+        let bars = vf_bars(&pdev);
+        let config = VirtConfig::new(pdev.vendor_id().as_raw(), pdev.device_id(), &bars);
+        try_pin_init!(Self {
+            pdev,
+            config <- new_mutex!(config),
+            open <- new_mutex!(None),
+            _t: PhantomData,
+        })
+    }
+
+    fn cfg_size(&self) -> u64 {
+        // SAFETY: `self.pdev` is valid.
+        u64::from(unsafe { (*raw_pdev(&self.pdev)).cfg_size }.unsigned_abs())
+    }
+
+    fn bar_len(&self, bar: usize) -> u64 {
+        vf_bars(&self.pdev)[bar].size
+    }
+
+    /// Reads `len` bytes of config space at `off` through the virtual config space.
+    fn config_read(&self, off: u16, len: u16) -> Result<u32> {
+        let mut hw = 0u32;
+        // SAFETY: `self.pdev` is valid; `hw` is a valid `u32` to write to.
+        let r = unsafe {
+            bindings::pci_user_read_config_dword(raw_pdev(&self.pdev), (off & !3).into(), &mut hw)
+        };
+        if r != 0 {
+            return Err(EIO);
+        }
+        Ok(self.config.lock().read(off, len, hw))
+    }
+
+    /// Writes `len` bytes of config space at `off`, emulated or passed through.
+    fn config_write(&self, off: u16, len: u16, val: u32) -> Result {
+        if self.config.lock().write(off, len, val) {
+            return Ok(());
+        }
+        let p = raw_pdev(&self.pdev);
+        let off = c_int::from(off);
+        // SAFETY: `p` is a valid VF; the value is truncated to the access width.
+        let r = unsafe {
+            match len {
+                1 => bindings::pci_user_write_config_byte(p, off, val as u8),
+                2 => bindings::pci_user_write_config_word(p, off, val as u16),
+                _ => bindings::pci_user_write_config_dword(p, off, val),
+            }
+        };
+        if r != 0 {
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
+    /// The access width for `remaining` bytes at `pos`: the largest of 4/2/1 that is aligned.
+    fn access_len(pos: u64, remaining: usize) -> u16 {
+        if remaining >= 4 && pos % 4 == 0 {
+            4
+        } else if remaining >= 2 && pos % 2 == 0 {
+            2
+        } else {
+            1
+        }
+    }
+
+    fn rw_config(&self, pos: u64, len: usize, mut io: Io<'_>) -> Result<usize> {
+        let size = self.cfg_size();
+        if pos >= size || len as u64 > size - pos {
+            return Err(EINVAL);
+        }
+        let mut done = 0usize;
+        while done < len {
+            let p = pos + done as u64;
+            let n = Self::access_len(p, len - done);
+            // `p < size <= 4096`.
+            let off = p as u16;
+            match &mut io {
+                Io::Read(w) => {
+                    let v = self.config_read(off, n)?;
+                    w.write_slice(&v.to_le_bytes()[..usize::from(n)])?;
+                }
+                Io::Write(r) => {
+                    let mut b = [0u8; 4];
+                    r.read_slice(&mut b[..usize::from(n)])?;
+                    self.config_write(off, n, u32::from_le_bytes(b))?;
+                }
+            }
+            done += usize::from(n);
+        }
+        Ok(done)
+    }
+
+    fn rw_bar(&self, bar: usize, pos: u64, len: usize, mut io: Io<'_>) -> Result<usize> {
+        let open = self.open.lock();
+        let map = open
+            .as_ref()
+            .and_then(|o| o.bars[bar].as_ref())
+            .ok_or(EINVAL)?;
+        if pos >= map.len || len as u64 > map.len - pos {
+            return Err(EINVAL);
+        }
+        let mut done = 0usize;
+        while done < len {
+            let p = pos + done as u64;
+            let n = Self::access_len(p, len - done);
+            // SAFETY: `p + n <= map.len`, so the access stays inside the mapping.
+            let addr = unsafe { map.addr.byte_add(p as usize) };
+            match &mut io {
+                Io::Read(w) => {
+                    // SAFETY: `addr` is an aligned address inside a live BAR mapping.
+                    let v = unsafe {
+                        match n {
+                            1 => bindings::ioread8(addr),
+                            2 => bindings::ioread16(addr),
+                            _ => bindings::ioread32(addr),
+                        }
+                    };
+                    w.write_slice(&v.to_le_bytes()[..usize::from(n)])?;
+                }
+                Io::Write(r) => {
+                    let mut b = [0u8; 4];
+                    r.read_slice(&mut b[..usize::from(n)])?;
+                    let v = u32::from_le_bytes(b);
+                    // SAFETY: As above.
+                    unsafe {
+                        match n {
+                            1 => bindings::iowrite8(v as u8, addr),
+                            2 => bindings::iowrite16(v as u16, addr),
+                            _ => bindings::iowrite32(v, addr),
+                        }
+                    };
+                }
+            }
+            done += usize::from(n);
+        }
+        Ok(done)
+    }
+
+    fn rw(&self, pos: u64, len: usize, io: Io<'_>) -> Result<usize> {
+        let index = pos >> REGION_SHIFT;
+        let off = pos & REGION_OFFSET_MASK;
+        match index {
+            0..=5 => self.rw_bar(index as usize, off, len, io),
+            i if i == u64::from(bindings::VFIO_PCI_CONFIG_REGION_INDEX) => {
+                self.rw_config(off, len, io)
+            }
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn unmap_bars(&self, state: &mut OpenState) {
+        for bar in state.bars.iter_mut() {
+            if let Some(map) = bar.take() {
+                // SAFETY: `map.addr` came from `pci_iomap` on this VF and is unmapped once.
+                unsafe { bindings::pci_iounmap(raw_pdev(&self.pdev), map.addr) };
+            }
+        }
+    }
+}
+
+/// The direction of a region access.
+enum Io<'a> {
+    Read(&'a mut UserSliceWriter),
+    Write(&'a mut UserSliceReader),
+}
+
+/// `struct vfio_device_info` and `struct vfio_irq_info` share this 16-byte prefix layout:
+/// `argsz`, then three `u32`s.
+fn read_info_header(arg: usize) -> Result<[u32; 4]> {
+    let mut b = [0u8; 16];
+    UserSlice::new(UserPtr::from_addr(arg), 16)
+        .reader()
+        .read_slice(&mut b)?;
+    let mut w = [0u32; 4];
+    for (i, v) in w.iter_mut().enumerate() {
+        *v = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+    }
+    Ok(w)
+}
+
+fn write_info(arg: usize, w: [u32; 4]) -> Result {
+    let mut b = [0u8; 16];
+    for (i, v) in w.iter().enumerate() {
+        b[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    UserSlice::new(UserPtr::from_addr(arg), 16)
+        .writer()
+        .write_slice(&b)
+}
+
+#[vtable]
+impl<T: VfDriver> vfio::Operations for VfDevice<T> {
+    const NAME: &'static CStr = c_str!("mdev_pci_wrap");
+
+    fn open_device(dev: &vfio::Device<Self>) -> Result {
+        let this = dev.data();
+        let p = raw_pdev(&this.pdev);
+        // SAFETY: `p` is a VF bound to our driver.
+        kernel::error::to_result(unsafe { bindings::pci_enable_device(p) })?;
+        let mut state = OpenState {
+            bars: [const { None }; 6],
+        };
+        for (i, bar) in vf_bars(&this.pdev).iter().enumerate() {
+            if !matches!(bar.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
+                continue;
+            }
+            // SAFETY: `p` is an enabled VF and `i` one of its memory BARs.
+            let addr = unsafe { bindings::pci_iomap(p, i as c_int, 0) };
+            if addr.is_null() {
+                dev_err!(this.pdev.as_ref(), "cannot map BAR{}\n", i);
+                this.unmap_bars(&mut state);
+                // SAFETY: Enabled above.
+                unsafe { bindings::pci_disable_device(p) };
+                return Err(ENOMEM);
+            }
+            state.bars[i] = Some(IoMap {
+                addr,
+                len: bar.size,
+            });
+        }
+        *this.open.lock() = Some(state);
+        Ok(())
+    }
+
+    fn close_device(dev: &vfio::Device<Self>) {
+        let this = dev.data();
+        if let Some(mut state) = this.open.lock().take() {
+            this.unmap_bars(&mut state);
+        }
+        // SAFETY: `open_device` enabled the device.
+        unsafe { bindings::pci_disable_device(raw_pdev(&this.pdev)) };
+    }
+
+    fn read(
+        dev: &vfio::Device<Self>,
+        buf: &mut UserSliceWriter,
+        len: usize,
+        pos: u64,
+    ) -> Result<usize> {
+        dev.data().rw(pos, len, Io::Read(buf))
+    }
+
+    fn write(
+        dev: &vfio::Device<Self>,
+        buf: &mut UserSliceReader,
+        len: usize,
+        pos: u64,
+    ) -> Result<usize> {
+        dev.data().rw(pos, len, Io::Write(buf))
+    }
+
+    fn ioctl(_dev: &vfio::Device<Self>, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            crate::uapi::VFIO_DEVICE_GET_INFO => {
+                let [argsz, ..] = read_info_header(arg)?;
+                if argsz < 16 {
+                    return Err(EINVAL);
+                }
+                write_info(
+                    arg,
+                    [
+                        argsz,
+                        bindings::VFIO_DEVICE_FLAGS_PCI,
+                        bindings::VFIO_PCI_NUM_REGIONS,
+                        bindings::VFIO_PCI_NUM_IRQS,
+                    ],
+                )?;
+                Ok(0)
+            }
+            crate::uapi::VFIO_DEVICE_GET_IRQ_INFO => {
+                let [argsz, _, index, _] = read_info_header(arg)?;
+                if argsz < 16 || index >= bindings::VFIO_PCI_NUM_IRQS {
+                    return Err(EINVAL);
+                }
+                // Interrupt forwarding is not implemented yet: every index has no vectors.
+                let mut flags = bindings::VFIO_IRQ_INFO_EVENTFD;
+                if index == bindings::VFIO_PCI_INTX_IRQ_INDEX {
+                    flags |= bindings::VFIO_IRQ_INFO_MASKABLE | bindings::VFIO_IRQ_INFO_AUTOMASKED;
+                } else {
+                    flags |= bindings::VFIO_IRQ_INFO_NORESIZE;
+                }
+                write_info(arg, [argsz, flags, index, 0])?;
+                Ok(0)
+            }
+            _ => Err(ENOTTY),
+        }
+    }
+
+    fn region_info(dev: &vfio::Device<Self>, info: &mut vfio::RegionInfo<'_>) -> Result {
+        let this = dev.data();
+        let index = info.index();
+        let offset = u64::from(index) << REGION_SHIFT;
+        let rw = bindings::VFIO_REGION_INFO_FLAG_READ | bindings::VFIO_REGION_INFO_FLAG_WRITE;
+        match index {
+            0..=5 => {
+                let len = this.bar_len(index as usize);
+                info.set(if len > 0 { rw } else { 0 }, len, offset);
+            }
+            i if i == bindings::VFIO_PCI_CONFIG_REGION_INDEX => {
+                info.set(rw, this.cfg_size(), offset)
+            }
+            // A VF has no expansion ROM; VGA does not apply.
+            i if i < bindings::VFIO_PCI_NUM_REGIONS => info.set(0, 0, offset),
+            _ => return Err(EINVAL),
+        }
+        Ok(())
+    }
+}

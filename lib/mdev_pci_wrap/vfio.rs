@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! VFIO devices: a `struct vfio_device` embedding Rust data, and its operations.
+//!
+//! C header: [`include/linux/vfio.h`](srctree/include/linux/vfio.h).
+//!
+//! [`Device<T>`] is allocated by the VFIO core (`_vfio_alloc_device`) with room for `T` right
+//! after the `struct vfio_device`, the way `drm::Device` embeds driver data. `T` implements
+//! [`Operations`], a `#[vtable]` trait over `struct vfio_device_ops`; the VFIO core calls it
+//! for the device file descriptors that userspace opens through the group or the cdev.
+
+use crate::{bindings, mdev::AsRawDevice};
+use core::{marker::PhantomData, mem, ptr::NonNull};
+use kernel::{
+    device,
+    error::{from_err_ptr, to_result, VTABLE_DEFAULT_ERROR},
+    prelude::*,
+    sync::aref::{ARef, AlwaysRefCounted},
+    types::Opaque,
+    uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
+};
+
+/// A VFIO device whose driver data is `T`.
+///
+/// # Invariants
+///
+/// `vdev` is a `struct vfio_device` allocated by `_vfio_alloc_device` with the size of `Self`,
+/// whose `ops` is `VTable::<T>::VTABLE`, and `data` is initialised. It is reference counted
+/// through `vdev.device`; the last reference drops `data` and frees the allocation.
+#[repr(C)]
+pub struct Device<T: Operations> {
+    vdev: Opaque<bindings::vfio_device>,
+    data: T,
+}
+
+impl<T: Operations> Device<T> {
+    /// Allocates a VFIO device for `parent` (for an mdev: the mdev's device) with data `data`.
+    ///
+    /// The device is not yet visible to userspace: see [`Registration`].
+    pub fn new(parent: &device::Device, data: impl PinInit<T, Error>) -> Result<ARef<Self>> {
+        const {
+            // `vfio_alloc_device()` requires the `struct vfio_device` at offset 0.
+            assert!(mem::offset_of!(Self, vdev) == 0);
+            // `_vfio_alloc_device` allocates with kvzalloc: at least 8-byte alignment.
+            assert!(mem::align_of::<Self>() <= 8);
+        };
+        // SAFETY: `parent` is a valid device; `ALLOC_VTABLE` has no `init` and no `release`,
+        // so a failure below frees the memory without touching the uninitialised `data`.
+        let raw = unsafe {
+            bindings::_vfio_alloc_device(
+                mem::size_of::<Self>(),
+                parent.as_raw_mut(),
+                &VTable::<T>::ALLOC_VTABLE,
+            )
+        };
+        let raw = from_err_ptr(raw)?;
+        let this = raw.cast::<Self>();
+        // SAFETY: `this` points to a zeroed allocation of `size_of::<Self>()` bytes.
+        let data_ptr = unsafe { &raw mut (*this).data };
+        // SAFETY: `data_ptr` is valid for writes, and the allocation is never moved.
+        if let Err(e) = unsafe { pin_init::raw_try_init(data_ptr, data) } {
+            // SAFETY: `raw` holds the only reference; the ops have no `release`.
+            unsafe { bindings::mpw_helper_vfio_put_device(raw) };
+            return Err(e);
+        }
+        // INVARIANT: `data` is initialised; from now on `release` drops it.
+        // SAFETY: Nobody else knows `raw` yet, so its `ops` can be replaced.
+        unsafe { (*raw).ops = &VTable::<T>::VTABLE };
+        // SAFETY: `this` is valid and we hand its initial reference to the `ARef`.
+        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(this)) })
+    }
+
+    fn as_raw(&self) -> *mut bindings::vfio_device {
+        self.vdev.get()
+    }
+
+    /// Returns the driver data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// Returns the device this VFIO device belongs to (for an mdev: the mdev's device).
+    pub fn parent(&self) -> &device::Device {
+        // SAFETY: `dev` is set at allocation to a device that outlives the VFIO device.
+        unsafe { device::Device::from_raw((*self.as_raw()).dev) }
+    }
+
+    /// Recovers the `Device<T>` from a `struct vfio_device` the VFIO core passes to an op.
+    ///
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` field of a live `Device<T>`.
+    unsafe fn from_raw<'a>(vdev: *mut bindings::vfio_device) -> &'a Self {
+        // SAFETY: `vdev` is at offset 0 of `Device<T>` (checked in `new`).
+        unsafe { &*vdev.cast::<Self>() }
+    }
+}
+
+// SAFETY: The device's refcount is its embedded `struct device`'s.
+unsafe impl<T: Operations> AlwaysRefCounted for Device<T> {
+    fn inc_ref(&self) {
+        // SAFETY: By the type invariant `vdev.device` is a live device.
+        unsafe { bindings::get_device(&raw mut (*self.as_raw()).device) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference.
+        unsafe { bindings::mpw_helper_vfio_put_device(obj.as_ptr().cast()) };
+    }
+}
+
+// SAFETY: `T: Send + Sync` (required by `Operations`) and the VFIO core's fields are protected
+// by its own locks.
+unsafe impl<T: Operations> Send for Device<T> {}
+// SAFETY: See above.
+unsafe impl<T: Operations> Sync for Device<T> {}
+
+/// A `VFIO_DEVICE_GET_REGION_INFO` answer under construction.
+///
+/// The VFIO core validates `argsz`, copies the result out and builds the capability chain.
+pub struct RegionInfo<'a>(&'a mut bindings::vfio_region_info);
+
+impl RegionInfo<'_> {
+    /// The region index userspace asked about.
+    pub fn index(&self) -> u32 {
+        self.0.index
+    }
+
+    /// Sets the region's flags (`VFIO_REGION_INFO_FLAG_*`), size and file offset.
+    pub fn set(&mut self, flags: u32, size: u64, offset: u64) {
+        self.0.flags = flags;
+        self.0.size = size;
+        self.0.offset = offset;
+    }
+}
+
+/// The operations of a VFIO device, the Rust side of `struct vfio_device_ops`.
+///
+/// Methods not implemented leave their C callback empty, except the iommufd ones, which
+/// default to the VFIO core's emulated-IOMMU helpers.
+#[vtable]
+pub trait Operations: Sized + Send + Sync + 'static {
+    /// The ops `name`.
+    const NAME: &'static CStr;
+
+    /// First open of the device (serialised by the VFIO core).
+    fn open_device(_dev: &Device<Self>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Last close of the device.
+    fn close_device(_dev: &Device<Self>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `read(2)`/`pread(2)` of `buf.len()` bytes at `pos`; returns the bytes read.
+    fn read(
+        _dev: &Device<Self>,
+        _buf: &mut UserSliceWriter,
+        _len: usize,
+        _pos: u64,
+    ) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `write(2)`/`pwrite(2)` of `len` bytes at `pos`; returns the bytes written.
+    fn write(
+        _dev: &Device<Self>,
+        _buf: &mut UserSliceReader,
+        _len: usize,
+        _pos: u64,
+    ) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Every device ioctl the VFIO core does not handle itself.
+    fn ioctl(_dev: &Device<Self>, _cmd: u32, _arg: usize) -> Result<isize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `VFIO_DEVICE_GET_REGION_INFO`: fill `info` for `info.index()`.
+    fn region_info(_dev: &Device<Self>, _info: &mut RegionInfo<'_>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The device is being unregistered and userspace still has it open (`count`th request).
+    fn request(_dev: &Device<Self>, _count: u32) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The `struct vfio_device_ops` of `T`.
+struct VTable<T: Operations>(PhantomData<T>);
+
+impl<T: Operations> VTable<T> {
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>` whose `data` is initialised.
+    unsafe extern "C" fn release(vdev: *mut bindings::vfio_device) {
+        // SAFETY: Called once, on the last reference; `data` is initialised (the ops were
+        // switched to `VTABLE` only after that), and nothing uses it afterwards.
+        unsafe { core::ptr::drop_in_place(&raw mut (*vdev.cast::<Device<T>>()).data) };
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`.
+    unsafe extern "C" fn open_device(vdev: *mut bindings::vfio_device) -> c_int {
+        // SAFETY: By the safety requirements.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        match T::open_device(dev) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`.
+    unsafe extern "C" fn close_device(vdev: *mut bindings::vfio_device) {
+        // SAFETY: By the safety requirements.
+        T::close_device(unsafe { Device::<T>::from_raw(vdev) })
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`; `ppos` must be valid.
+    unsafe extern "C" fn read(
+        vdev: *mut bindings::vfio_device,
+        buf: *mut c_char,
+        count: usize,
+        ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: By the safety requirements.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        // SAFETY: `ppos` is valid.
+        let pos = unsafe { *ppos };
+        let Ok(upos) = u64::try_from(pos) else {
+            return EINVAL.to_errno() as isize;
+        };
+        let mut w = UserSlice::new(UserPtr::from_ptr(buf.cast()), count).writer();
+        match T::read(dev, &mut w, count, upos) {
+            Ok(n) => {
+                // SAFETY: `ppos` is valid; `n <= count`, which fits in `loff_t` here.
+                unsafe { *ppos = pos + n as bindings::loff_t };
+                n as isize
+            }
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`; `ppos` must be valid.
+    unsafe extern "C" fn write(
+        vdev: *mut bindings::vfio_device,
+        buf: *const c_char,
+        count: usize,
+        ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: By the safety requirements.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        // SAFETY: `ppos` is valid.
+        let pos = unsafe { *ppos };
+        let Ok(upos) = u64::try_from(pos) else {
+            return EINVAL.to_errno() as isize;
+        };
+        let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
+        match T::write(dev, &mut r, count, upos) {
+            Ok(n) => {
+                // SAFETY: `ppos` is valid; `n <= count`.
+                unsafe { *ppos = pos + n as bindings::loff_t };
+                n as isize
+            }
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`.
+    unsafe extern "C" fn ioctl(
+        vdev: *mut bindings::vfio_device,
+        cmd: c_uint,
+        arg: c_ulong,
+    ) -> c_long {
+        // SAFETY: By the safety requirements.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        match T::ioctl(dev, cmd, arg) {
+            Ok(r) => r as c_long,
+            Err(e) => e.to_errno() as c_long,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`; `info` must be valid.
+    unsafe extern "C" fn get_region_info_caps(
+        vdev: *mut bindings::vfio_device,
+        info: *mut bindings::vfio_region_info,
+        _caps: *mut bindings::vfio_info_cap,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        // SAFETY: The VFIO core passes its own, exclusively owned copy of the user's struct.
+        let mut info = RegionInfo(unsafe { &mut *info });
+        match T::region_info(dev, &mut info) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`.
+    unsafe extern "C" fn request(vdev: *mut bindings::vfio_device, count: c_uint) {
+        // SAFETY: By the safety requirements.
+        T::request(unsafe { Device::<T>::from_raw(vdev) }, count)
+    }
+
+    /// The ops name as a C pointer (`CStrExt::as_char_ptr` is not `const`).
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a const context needs CStr::as_ptr"
+    )]
+    const NAME_PTR: *mut c_char = T::NAME.as_ptr().cast_mut().cast();
+
+    /// Used until the data is initialised: no `release`, so nothing drops it.
+    const ALLOC_VTABLE: bindings::vfio_device_ops = bindings::vfio_device_ops {
+        name: Self::NAME_PTR,
+        bind_iommufd: Some(bindings::vfio_iommufd_emulated_bind),
+        unbind_iommufd: Some(bindings::vfio_iommufd_emulated_unbind),
+        attach_ioas: Some(bindings::vfio_iommufd_emulated_attach_ioas),
+        detach_ioas: Some(bindings::vfio_iommufd_emulated_detach_ioas),
+        ..pin_init::zeroed()
+    };
+
+    const VTABLE: bindings::vfio_device_ops = bindings::vfio_device_ops {
+        name: Self::NAME_PTR,
+        release: Some(Self::release),
+        bind_iommufd: Some(bindings::vfio_iommufd_emulated_bind),
+        unbind_iommufd: Some(bindings::vfio_iommufd_emulated_unbind),
+        attach_ioas: Some(bindings::vfio_iommufd_emulated_attach_ioas),
+        detach_ioas: Some(bindings::vfio_iommufd_emulated_detach_ioas),
+        open_device: if T::HAS_OPEN_DEVICE {
+            Some(Self::open_device)
+        } else {
+            None
+        },
+        close_device: if T::HAS_CLOSE_DEVICE {
+            Some(Self::close_device)
+        } else {
+            None
+        },
+        read: if T::HAS_READ { Some(Self::read) } else { None },
+        write: if T::HAS_WRITE {
+            Some(Self::write)
+        } else {
+            None
+        },
+        ioctl: if T::HAS_IOCTL {
+            Some(Self::ioctl)
+        } else {
+            None
+        },
+        get_region_info_caps: if T::HAS_REGION_INFO {
+            Some(Self::get_region_info_caps)
+        } else {
+            None
+        },
+        request: if T::HAS_REQUEST {
+            Some(Self::request)
+        } else {
+            None
+        },
+        ..pin_init::zeroed()
+    };
+}
+
+/// A VFIO device made visible to userspace (group node, cdev), as an emulated-IOMMU device.
+///
+/// Dropping it unregisters the device, which waits until userspace has closed it, calling
+/// [`Operations::request`] meanwhile.
+pub struct Registration<T: Operations> {
+    dev: ARef<Device<T>>,
+}
+
+impl<T: Operations> Registration<T> {
+    /// Registers `dev` with the VFIO core.
+    pub fn new(dev: ARef<Device<T>>) -> Result<Self> {
+        // SAFETY: `dev` is a fully initialised VFIO device that is not registered yet.
+        to_result(unsafe { bindings::vfio_register_emulated_iommu_dev(dev.as_raw()) })?;
+        Ok(Self { dev })
+    }
+
+    /// Returns the registered device.
+    pub fn device(&self) -> &Device<T> {
+        &self.dev
+    }
+}
+
+impl<T: Operations> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: `self.dev` was registered in `new`.
+        unsafe { bindings::vfio_unregister_group_dev(self.dev.as_raw()) };
+    }
+}
