@@ -1,11 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The demo, inside the test VM: create VFs, load the project's modules, create an mdev by
-# echoing a UUID into mdev_supported_types/<type>/create, and show it.
-#
-# The library's own parent driver does not exist yet (next issue), so the kernel's mtty
-# sample mdev stands in for it here.
+# The demo, inside the test VM: create VFs, load the project's modules, hand an NVMe VF to the
+# sample parent driver (vendors/mpw_sample), create an mdev by echoing a UUID into
+# mdev_supported_types/<type>/create, and show it, its VFIO nodes and what a VFIO client sees.
 
 set -euo pipefail
 root="$MPW_ROOT"
@@ -17,19 +15,19 @@ show() { printf '$ %s\n' "$*"; bash -c "$*" 2>&1 | sed 's/^/  /'; }
 step "Emulated SR-IOV hardware: creating VFs"
 bash "$root/tests/guest/setup-hw.sh"
 . "$MPW_HW_ENV"
-show "lspci -nn -s $IGB_PF; for vf in ${IGB_VFS[*]}; do lspci -nn -s \$vf; done"
 show "lspci -nn -s $NVME_PF; for vf in ${NVME_VFS[*]}; do lspci -nn -s \$vf; done"
-show "for d in /sys/kernel/iommu_groups/*; do echo \"group \$(basename \$d): \$(ls \$d/devices | tr '\n' ' ')\"; done | sort -n -k2"
+show "lspci -nn -s $IGB_PF; for vf in ${IGB_VFS[*]}; do lspci -nn -s \$vf; done"
 
-step "Loading mdev and the project's modules"
+step "Loading mdev, the library and the sample parent driver"
 bash "$root/tests/guest/load-modules.sh"
-modprobe mtty
-show "lsmod | grep -E '^(mdev|mtty|mdev_pci_wrap)'"
+show "lsmod | grep -E '^(mdev|mdev_pci_wrap|mpw_sample)'"
 
-step "Parents and their mdev types"
-show "ls /sys/class/mdev_bus/"
-t=/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-2
-show "for f in name description device_api available_instances; do [ -e $t/\$f ] && echo \"\$f: \$(cat $t/\$f)\"; done; true"
+vf="${NVME_VFS[0]}"
+step "Handing NVMe VF $vf to mpw_sample (driver_override)"
+bind_to mpw_sample "$vf"
+show "readlink /sys/bus/pci/devices/$vf/driver; ls /sys/class/mdev_bus/"
+t="/sys/class/mdev_bus/$vf/mdev_supported_types/mpw_sample-vf"
+show "for f in name device_api available_instances; do echo \"\$f: \$(cat $t/\$f)\"; done"
 
 uuid="$(uuidgen)"
 step "Creating an mdev: echo $uuid > $t/create"
@@ -37,13 +35,15 @@ echo "$uuid" > "$t/create"
 dev="/sys/bus/mdev/devices/$uuid"
 group="$(basename "$(readlink "$dev/iommu_group")")"
 show "ls -l $dev/"
-show "readlink -f $dev/mdev_type; cat $t/available_instances"
-show "ls -l /dev/vfio/; ls -l /dev/vfio/devices/ 2>/dev/null || true"
+show "echo available_instances: \$(cat $t/available_instances)"
+show "ls -l /dev/vfio/ /dev/vfio/devices/"
 
-step "Opening it as a VFIO client would (group $group, type1 container)"
-show "$root/tests/client/target/release/mpw-vfio-client group-open $group $uuid"
+step "What a VFIO client sees (device info, regions, config IDs, NVMe CAP and VS in BAR0)"
+show "$root/tests/client/target/release/mpw-vfio-client group-open $group $uuid read:0:0:8 read:0:8:4"
 
 step "Hand it to QEMU with: -device vfio-pci,sysfsdev=$dev"
 step "Removing it: echo 1 > $dev/remove"
 echo 1 > "$dev/remove"
-show "ls /sys/bus/mdev/devices/; cat $t/available_instances"
+show "ls /sys/bus/mdev/devices/; echo available_instances: \$(cat $t/available_instances)"
+unbind_override "$vf"
+show "readlink /sys/bus/pci/devices/$vf/driver"
