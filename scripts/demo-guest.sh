@@ -38,10 +38,18 @@ show "ls -l $dev/"
 show "echo available_instances: \$(cat $t/available_instances)"
 show "ls -l /dev/vfio/ /dev/vfio/devices/"
 
-step "What a VFIO client sees (device info, regions, config IDs, NVMe CAP and VS in BAR0)"
-show "$root/tests/client/target/release/mpw-vfio-client group-open $group $uuid read:0:0:8 read:0:8:4"
+client="$root/tests/client/target/release/mpw-vfio-client"
+step "What a VFIO client sees through the cdev + iommufd (info, regions, config IDs, NVMe CAP/VS)"
+show "$client cdev-open $dev read:0:0:8 read:0:8:4"
 
-step "Hand it to QEMU with: -device vfio-pci,sysfsdev=$dev"
+step "The VF does DMA through the mdev: NVMe Identify Controller into IOAS-mapped user memory"
+show "$client nvme-identify $dev"
+show "nvme id-ctrl $NVME_CTRL | grep -E '^(sn|mn) '"
+
+step "The legacy type1 container is refused (passthrough DMA needs iommufd)"
+show "$client group-open $group $uuid; dmesg | grep 'legacy VFIO container' | tail -1"
+
+step "Hand it to QEMU with: -object iommufd,id=iommufd0 -device vfio-pci,sysfsdev=$dev,iommufd=iommufd0"
 step "Removing it: echo 1 > $dev/remove"
 echo 1 > "$dev/remove"
 show "ls /sys/bus/mdev/devices/; echo available_instances: \$(cat $t/available_instances)"

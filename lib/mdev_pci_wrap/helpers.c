@@ -4,6 +4,7 @@
  */
 
 #include <linux/export.h>
+#include <linux/iommu.h>
 #include <linux/mdev.h>
 #include <linux/pci.h>
 #include <linux/stddef.h>
@@ -49,6 +50,40 @@ struct pci_dev *mpw_helper_pci_physfn(struct pci_dev *dev)
 	return pci_physfn(dev);
 }
 EXPORT_SYMBOL_GPL(mpw_helper_pci_physfn);
+
+static int mpw_find_dma_blocker(struct device *member, void *data)
+{
+	struct device **found = data;
+
+	if (member == found[0] || !member->driver)
+		return 0;
+	/* A driver that manages DMA itself (vfio-pci, ours) lets userspace own the group. */
+	if (dev_is_pci(member) && to_pci_driver(member->driver)->driver_managed_dma)
+		return 0;
+	found[1] = get_device(member);
+	return 1;
+}
+
+/**
+ * mpw_helper_group_dma_blocker() - a device that keeps @dev's IOMMU group from userspace.
+ * @dev: a device in an IOMMU group.
+ *
+ * Return: another member of @dev's IOMMU group that is bound to a driver using the kernel's
+ * DMA API (which iommufd refuses to take the group from), with a reference the caller must
+ * put; or NULL if there is none.
+ */
+struct device *mpw_helper_group_dma_blocker(struct device *dev)
+{
+	struct device *found[2] = { dev, NULL };
+	struct iommu_group *group = iommu_group_get(dev);
+
+	if (!group)
+		return NULL;
+	iommu_group_for_each_dev(group, found, mpw_find_dma_blocker);
+	iommu_group_put(group);
+	return found[1];
+}
+EXPORT_SYMBOL_GPL(mpw_helper_group_dma_blocker);
 
 /*
  * The layouts and ioctl numbers the library marshals, as this compiler and this kernel

@@ -23,6 +23,7 @@ int mpw_helper_vfio_check_feature(u32 flags, size_t argsz, u32 supported_ops,
 struct mdev_device *mpw_helper_to_mdev_device(struct device *dev);
 struct device *mpw_helper_mdev_dev(struct mdev_device *mdev);
 struct pci_dev *mpw_helper_pci_physfn(struct pci_dev *dev);
+struct device *mpw_helper_group_dma_blocker(struct device *dev);
 
 /**
  * struct mpw_c_fact - one number about a C type or macro, as the C compiler computes it.

@@ -15,6 +15,7 @@
 
 pub mod bindings;
 pub mod config;
+pub mod iommufd;
 pub mod layout;
 pub mod mdev;
 pub mod pci_driver;
@@ -89,6 +90,7 @@ module! {
     authors: ["mdev_pci_wrap developers"],
     description: "Library: PCI SR-IOV virtual functions as mediated devices",
     license: "GPL",
+    imports_ns: ["IOMMUFD"],
 }
 
 /// The library module: it holds no state of its own; vendor modules register their drivers.

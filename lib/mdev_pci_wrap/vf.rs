@@ -10,12 +10,15 @@
 //!    the vendor's mdev types, one instance per VF;
 //! 2. on `echo $UUID > .../create`, allocates and registers a VFIO device for the mdev;
 //! 3. serves the VFIO device: device and region info, a virtual config space (real vendor
-//!    and device IDs, sizable BARs), and BAR read/write passthrough to the VF.
+//!    and device IDs, sizable BARs), and BAR read/write passthrough to the VF;
+//! 4. gives the VF's DMA to userspace: binding the VFIO device to an iommufd context binds
+//!    the VF itself to it and attaches it to the user's IOAS (see [`crate::iommufd`]). An
+//!    open through the legacy type1 container, where no such binding happens, is refused.
 
 use crate::{
     bindings,
     config::{Bar, BarKind, VirtConfig},
-    mdev, pci_driver, vfio,
+    iommufd, mdev, pci_driver, vfio,
 };
 use core::marker::PhantomData;
 use kernel::{
@@ -138,6 +141,9 @@ pub struct VfDevice<T: VfDriver> {
     config: Mutex<VirtConfig>,
     #[pin]
     open: Mutex<Option<OpenState>>,
+    /// The VF bound to the user's iommufd context, while the device is bound to one.
+    #[pin]
+    dma: Mutex<Option<iommufd::BoundDevice>>,
     _t: PhantomData<T>,
 }
 
@@ -186,6 +192,7 @@ impl<T: VfDriver> VfDevice<T> {
             pdev,
             config <- new_mutex!(config),
             open <- new_mutex!(None),
+            dma <- new_mutex!(None),
             _t: PhantomData,
         })
     }
@@ -375,6 +382,18 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
 
     fn open_device(dev: &vfio::Device<Self>) -> Result {
         let this = dev.data();
+        if this.dma.lock().is_none() {
+            // The legacy type1 container path: it never binds, so the VF's DMA would not be
+            // translated through the user's mappings.
+            dev_warn!(
+                dev.parent(),
+                "refusing an open through a legacy VFIO container: passthrough DMA of VF {} \
+                 needs iommufd (/dev/vfio/devices/vfioN + VFIO_DEVICE_BIND_IOMMUFD, or \
+                 /dev/iommu as the container)\n",
+                this.pdev.as_ref().name()
+            );
+            return Err(EOPNOTSUPP);
+        }
         let p = raw_pdev(&this.pdev);
         // SAFETY: `p` is a VF bound to our driver.
         kernel::error::to_result(unsafe { bindings::pci_enable_device(p) })?;
@@ -405,11 +424,78 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
 
     fn close_device(dev: &vfio::Device<Self>) {
         let this = dev.data();
+        let p = raw_pdev(&this.pdev);
+        // Stop the VF's DMA before the user's mappings go away.
+        // SAFETY: `p` is a valid, enabled VF.
+        unsafe { bindings::pci_clear_master(p) };
         if let Some(mut state) = this.open.lock().take() {
             this.unmap_bars(&mut state);
         }
         // SAFETY: `open_device` enabled the device.
-        unsafe { bindings::pci_disable_device(raw_pdev(&this.pdev)) };
+        unsafe { bindings::pci_disable_device(p) };
+    }
+
+    fn bind_iommufd(
+        dev: &vfio::Device<Self>,
+        ctx: &iommufd::Ctx,
+        out_device_id: &mut u32,
+    ) -> Result {
+        let this = dev.data();
+        let vf: &device::Device = this.pdev.as_ref();
+        if let Some(blocker) = iommufd::group_dma_blocker(vf) {
+            dev_warn!(
+                dev.parent(),
+                "cannot give VF {} to userspace: {} in its IOMMU group is bound to a host DMA \
+                 driver (unbind it, or bind it to vfio-pci)\n",
+                vf.name(),
+                blocker.name()
+            );
+            return Err(EBUSY);
+        }
+        match iommufd::BoundDevice::bind(ctx, vf) {
+            Ok((bound, id)) => {
+                *out_device_id = id;
+                *this.dma.lock() = Some(bound);
+                Ok(())
+            }
+            Err(e) => {
+                if e == EBUSY || e == EPERM {
+                    dev_warn!(
+                        dev.parent(),
+                        "the IOMMU group of VF {} is in use by another iommufd context: devices \
+                         sharing a group can only be used from one context\n",
+                        vf.name()
+                    );
+                } else {
+                    dev_warn!(
+                        dev.parent(),
+                        "binding VF {} to iommufd failed: {:?}\n",
+                        vf.name(),
+                        e
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn unbind_iommufd(dev: &vfio::Device<Self>) {
+        // Dropping the binding detaches the VF and releases its IOMMU group.
+        drop(dev.data().dma.lock().take());
+    }
+
+    fn attach_ioas(dev: &vfio::Device<Self>, pt_id: &mut u32) -> Result {
+        let mut dma = dev.data().dma.lock();
+        let bound: &mut Option<iommufd::BoundDevice> = &mut dma;
+        bound.as_mut().ok_or(EINVAL)?.attach(pt_id)
+    }
+
+    fn detach_ioas(dev: &vfio::Device<Self>) {
+        let mut dma = dev.data().dma.lock();
+        let bound: &mut Option<iommufd::BoundDevice> = &mut dma;
+        if let Some(bound) = bound.as_mut() {
+            bound.detach();
+        }
     }
 
     fn read(

@@ -9,7 +9,7 @@
 //! [`Operations`], a `#[vtable]` trait over `struct vfio_device_ops`; the VFIO core calls it
 //! for the device file descriptors that userspace opens through the group or the cdev.
 
-use crate::{bindings, mdev::AsRawDevice};
+use crate::{bindings, iommufd, mdev::AsRawDevice};
 use core::{marker::PhantomData, mem, ptr::NonNull};
 use kernel::{
     device,
@@ -187,6 +187,27 @@ pub trait Operations: Sized + Send + Sync + 'static {
     fn request(_dev: &Device<Self>, _count: u32) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+
+    /// Userspace binds the device to its iommufd context `ctx` (before the first open on the
+    /// iommufd paths, never on the legacy container path); set `out_device_id`.
+    fn bind_iommufd(_dev: &Device<Self>, _ctx: &iommufd::Ctx, _out_device_id: &mut u32) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Undoes [`Operations::bind_iommufd`] (after the last close).
+    fn unbind_iommufd(_dev: &Device<Self>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Attaches to the IOAS or HWPT `pt_id` of the bound context.
+    fn attach_ioas(_dev: &Device<Self>, _pt_id: &mut u32) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Detaches from the IOAS.
+    fn detach_ioas(_dev: &Device<Self>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// The `struct vfio_device_ops` of `T`.
@@ -318,6 +339,54 @@ impl<T: Operations> VTable<T> {
         T::request(unsafe { Device::<T>::from_raw(vdev) }, count)
     }
 
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`; `ictx` and `out` must be valid.
+    unsafe extern "C" fn bind_iommufd(
+        vdev: *mut bindings::vfio_device,
+        ictx: *mut bindings::iommufd_ctx,
+        out: *mut u32,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        // SAFETY: The VFIO core holds the context for the duration of the call.
+        let ctx = unsafe { iommufd::Ctx::from_raw(ictx) };
+        // SAFETY: `out` is valid for writes.
+        match T::bind_iommufd(dev, ctx, unsafe { &mut *out }) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`.
+    unsafe extern "C" fn unbind_iommufd(vdev: *mut bindings::vfio_device) {
+        // SAFETY: By the safety requirements.
+        T::unbind_iommufd(unsafe { Device::<T>::from_raw(vdev) })
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`; `pt_id` must be valid.
+    unsafe extern "C" fn attach_ioas(vdev: *mut bindings::vfio_device, pt_id: *mut u32) -> c_int {
+        // SAFETY: By the safety requirements.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        // SAFETY: `pt_id` is valid for reads and writes.
+        match T::attach_ioas(dev, unsafe { &mut *pt_id }) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`.
+    unsafe extern "C" fn detach_ioas(vdev: *mut bindings::vfio_device) {
+        // SAFETY: By the safety requirements.
+        T::detach_ioas(unsafe { Device::<T>::from_raw(vdev) })
+    }
+
     /// The ops name as a C pointer (`CStrExt::as_char_ptr` is not `const`).
     #[expect(
         clippy::disallowed_methods,
@@ -338,10 +407,26 @@ impl<T: Operations> VTable<T> {
     const VTABLE: bindings::vfio_device_ops = bindings::vfio_device_ops {
         name: Self::NAME_PTR,
         release: Some(Self::release),
-        bind_iommufd: Some(bindings::vfio_iommufd_emulated_bind),
-        unbind_iommufd: Some(bindings::vfio_iommufd_emulated_unbind),
-        attach_ioas: Some(bindings::vfio_iommufd_emulated_attach_ioas),
-        detach_ioas: Some(bindings::vfio_iommufd_emulated_detach_ioas),
+        bind_iommufd: if T::HAS_BIND_IOMMUFD {
+            Some(Self::bind_iommufd)
+        } else {
+            Some(bindings::vfio_iommufd_emulated_bind)
+        },
+        unbind_iommufd: if T::HAS_UNBIND_IOMMUFD {
+            Some(Self::unbind_iommufd)
+        } else {
+            Some(bindings::vfio_iommufd_emulated_unbind)
+        },
+        attach_ioas: if T::HAS_ATTACH_IOAS {
+            Some(Self::attach_ioas)
+        } else {
+            Some(bindings::vfio_iommufd_emulated_attach_ioas)
+        },
+        detach_ioas: if T::HAS_DETACH_IOAS {
+            Some(Self::detach_ioas)
+        } else {
+            Some(bindings::vfio_iommufd_emulated_detach_ioas)
+        },
         open_device: if T::HAS_OPEN_DEVICE {
             Some(Self::open_device)
         } else {

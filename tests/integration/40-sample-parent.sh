@@ -4,9 +4,8 @@
 # driver_override, the mdev type in sysfs, create/remove and available_instances, and the
 # VFIO device seen by a real client: info, regions, virtual config space, BAR reads.
 #
-# DMA (iommufd) and the refusal of the type1 container are not implemented yet: the client
-# opens the device through the group and a type1 container, which is enough for everything
-# here (no DMA).
+# The client opens the mdev as QEMU does with `-object iommufd`: its cdev, bound to an iommufd
+# context and attached to an IOAS (the only way the library accepts; see 50-dma.sh).
 
 # sample_wrap VF: bind VF to mpw_sample; sets T (the type directory).
 sample_wrap() {
@@ -18,7 +17,7 @@ sample_wrap() {
 # sample_check_vf VF: create an mdev on VF, check it through the client, remove it.
 # Extra client read requests may follow; their output is left in $OUT.
 sample_check_vf() {
-	local vf="$1" uuid dev group rc=0
+	local vf="$1" uuid dev rc=0
 	shift
 	sample_wrap "$vf" || return 1
 	expect_eq "device_api" vfio-pci "$(cat "$T/device_api")" || return 1
@@ -36,8 +35,7 @@ sample_check_vf() {
 	expect_eq "mdevs after the refused create" 1 "$(ls /sys/bus/mdev/devices | wc -l)" || return 1
 	expect_file "vfio-dev cdev node of the mdev" "$dev/vfio-dev" || return 1
 
-	group="$(basename "$(readlink "$dev/iommu_group")")"
-	OUT="$("$MPW_CLIENT" group-open "$group" "$uuid" read:7:0x10:4 "$@" 2>&1)" ||
+	OUT="$("$MPW_CLIENT" cdev-open "$dev" read:7:0x10:4 "$@" 2>&1)" ||
 		{ echo "# mpw-vfio-client: $OUT"; return 1; }
 	expect_eq "VFIO_DEVICE_FLAGS_PCI" 1 "$(kv device_is_pci "$OUT")" || return 1
 	expect_eq "num_regions" 9 "$(kv num_regions "$OUT")" || return 1
@@ -91,13 +89,12 @@ test_sample_wraps_igb_vf() {
 }
 
 test_sample_bar_sizing_protocol() {
-	local vf="${NVME_VFS[1]}" uuid dev group out rc=0
+	local vf="${NVME_VFS[1]}" uuid dev out rc=0
 	sample_wrap "$vf" || return 1
 	uuid="$(uuidgen)"
 	echo "$uuid" > "$T/create" || { unbind_override "$vf"; echo "# create failed"; return 1; }
 	dev="/sys/bus/mdev/devices/$uuid"
-	group="$(basename "$(readlink "$dev/iommu_group")")"
-	out="$("$MPW_CLIENT" group-open "$group" "$uuid" write:7:0x10:4:0xffffffff \
+	out="$("$MPW_CLIENT" cdev-open "$dev" write:7:0x10:4:0xffffffff \
 		write:7:0x14:4:0xffffffff read:7:0x10:4 read:7:0x14:4 2>&1)" || rc=$?
 	echo 1 > "$dev/remove"
 	unbind_override "$vf"
@@ -108,14 +105,13 @@ test_sample_bar_sizing_protocol() {
 }
 
 test_sample_bad_region_access_is_refused() {
-	local vf="${NVME_VFS[0]}" uuid dev group out rc=0
+	local vf="${NVME_VFS[0]}" uuid dev out rc=0
 	sample_wrap "$vf" || return 1
 	uuid="$(uuidgen)"
 	echo "$uuid" > "$T/create" || { unbind_override "$vf"; echo "# create failed"; return 1; }
 	dev="/sys/bus/mdev/devices/$uuid"
-	group="$(basename "$(readlink "$dev/iommu_group")")"
 	# Past the end of BAR0 (16 KiB): EINVAL, not a read of whatever lies beyond.
-	out="$("$MPW_CLIENT" group-open "$group" "$uuid" read:0:0x4000:4 2>&1)" || rc=$?
+	out="$("$MPW_CLIENT" cdev-open "$dev" read:0:0x4000:4 2>&1)" || rc=$?
 	echo 1 > "$dev/remove"
 	unbind_override "$vf"
 	expect_eq "client status for a read past BAR0" 1 "$rc" || return 1

@@ -12,10 +12,22 @@
 //!         read:<region>:<offset>:<len>           print `read_<region>_<offset>=<hex>`
 //!         write:<region>:<offset>:<len>:<value>  write <value> (little endian)
 //!       (len 1, 2, 4 or 8; numbers decimal or 0x-hex)
+//!   cdev-open <sysfs device dir> [OP]...
+//!       the same through the device cdev bound to a new iommufd context and attached to its
+//!       IOAS (what QEMU does with `-object iommufd`)
+//!   nvme-identify <sysfs device dir>
+//!       as cdev-open, then drive an NVMe controller: admin queues in IOAS-mapped memory,
+//!       Identify Controller by DMA (print `identify_*`); then unmap the data page's IOVA,
+//!       issue it again and print what happened (`after_unmap_*`)
+//!   same-group <sysfs dir A> <sysfs dir B>
+//!       bind A and B to one iommufd context (`same_ctx=`), then A and B to two contexts
+//!       (`other_ctx=`): `ok` or the error
 
+mod nvme;
 mod vfio;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// A region access requested on the command line.
 struct Op {
@@ -55,6 +67,66 @@ fn group_open(group: u32, device: &str, ops: &[Op]) -> vfio::Result<()> {
     println!("group={group}");
     println!("group_viable={}", u32::from(c.group_flags & vfio::VFIO_GROUP_FLAGS_VIABLE != 0));
     let dev = c.device(device)?;
+    show_device(&dev, ops)
+}
+
+/// Opens the cdev of `sysfs` bound to a new iommufd context and attached to its IOAS.
+fn cdev_attach(sysfs: &str) -> vfio::Result<(vfio::Iommufd, vfio::Device)> {
+    let iommufd = vfio::Iommufd::open()?;
+    let dev = vfio::cdev_bind(&vfio::cdev_path(sysfs)?, &iommufd)?;
+    dev.attach(&iommufd)?;
+    Ok((iommufd, dev))
+}
+
+fn cdev_open(sysfs: &str, ops: &[Op]) -> vfio::Result<()> {
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    println!("cdev={}", vfio::cdev_path(sysfs)?);
+    show_device(&dev, ops)
+}
+
+fn nvme_identify(sysfs: &str) -> vfio::Result<()> {
+    let (iommufd, dev) = cdev_attach(sysfs)?;
+    let mut ctrl = nvme::Nvme::init(&dev, &iommufd)?;
+    let c = ctrl.identify_controller(1, Duration::from_secs(30))?;
+    println!("identify_cid={}", c.cid);
+    println!("identify_status={:#x}", c.status);
+    let id = ctrl.data.bytes(0, 64);
+    println!("identify_vid={:#06x}", u16::from_le_bytes([id[0], id[1]]));
+    println!("identify_sn={}", nvme::ascii(&id[4..24]));
+    println!("identify_mn={}", nvme::ascii(&id[24..64]));
+
+    // Take the data page away from the device, then ask for the same DMA again.
+    ctrl.data.write(0, &[0xa5; 64]);
+    iommufd.unmap(nvme::IOVA_DATA, 4096)?;
+    match ctrl.identify_controller(2, Duration::from_secs(15)) {
+        Ok(c) => println!("after_unmap_status={:#x}", c.status),
+        Err(e) => println!("after_unmap_error={e}"),
+    }
+    let untouched = ctrl.data.bytes(0, 64).iter().all(|&b| b == 0xa5);
+    println!("after_unmap_buffer_untouched={}", u32::from(untouched));
+    ctrl.shutdown()
+}
+
+fn same_group(a: &str, b: &str) -> vfio::Result<()> {
+    let result = |r: vfio::Result<vfio::Device>| match r {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.to_string(),
+    };
+    {
+        let ctx = vfio::Iommufd::open()?;
+        let da = vfio::cdev_bind(&vfio::cdev_path(a)?, &ctx)?;
+        let db = vfio::cdev_bind(&vfio::cdev_path(b)?, &ctx);
+        println!("same_ctx={}", result(db));
+        drop(da);
+    }
+    let ctx1 = vfio::Iommufd::open()?;
+    let ctx2 = vfio::Iommufd::open()?;
+    let _da = vfio::cdev_bind(&vfio::cdev_path(a)?, &ctx1)?;
+    println!("other_ctx={}", result(vfio::cdev_bind(&vfio::cdev_path(b)?, &ctx2)));
+    Ok(())
+}
+
+fn show_device(dev: &vfio::Device, ops: &[Op]) -> vfio::Result<()> {
     let info = dev.info()?;
     println!("device_flags={:#x}", info.flags);
     println!("device_is_pci={}", u32::from(info.flags & vfio::VFIO_DEVICE_FLAGS_PCI != 0));
@@ -84,6 +156,9 @@ fn group_open(group: u32, device: &str, ops: &[Op]) -> vfio::Result<()> {
 
 fn usage() -> ExitCode {
     eprintln!("usage: mpw-vfio-client group-open <group> <device> [read:R:OFF:LEN | write:R:OFF:LEN:VAL]...");
+    eprintln!("       mpw-vfio-client cdev-open <sysfs dev> [OP]...");
+    eprintln!("       mpw-vfio-client nvme-identify <sysfs dev>");
+    eprintln!("       mpw-vfio-client same-group <sysfs dev A> <sysfs dev B>");
     ExitCode::from(2)
 }
 
@@ -97,6 +172,14 @@ fn main() -> ExitCode {
             };
             group_open(g, device, &ops)
         }
+        ["cdev-open", sysfs, rest @ ..] => {
+            let Some(ops) = rest.iter().map(|s| parse_op(s)).collect::<Option<Vec<_>>>() else {
+                return usage();
+            };
+            cdev_open(sysfs, &ops)
+        }
+        ["nvme-identify", sysfs] => nvme_identify(sysfs),
+        ["same-group", a, b] => same_group(a, b),
         _ => return usage(),
     };
     match r {

@@ -23,6 +23,19 @@ pub const VFIO_GROUP_SET_CONTAINER: u64 = vfio_io(4);
 pub const VFIO_GROUP_GET_DEVICE_FD: u64 = vfio_io(6);
 pub const VFIO_DEVICE_GET_INFO: u64 = vfio_io(7);
 pub const VFIO_DEVICE_GET_REGION_INFO: u64 = vfio_io(8);
+pub const VFIO_DEVICE_BIND_IOMMUFD: u64 = vfio_io(18);
+pub const VFIO_DEVICE_ATTACH_IOMMUFD_PT: u64 = vfio_io(19);
+
+/// iommufd ioctls share the VFIO type: `_IO(';', 0x80 + n)`.
+const fn iommufd_io(nr: u64) -> u64 {
+    (VFIO_TYPE << 8) | nr
+}
+pub const IOMMU_IOAS_ALLOC: u64 = iommufd_io(0x81);
+pub const IOMMU_IOAS_MAP: u64 = iommufd_io(0x85);
+pub const IOMMU_IOAS_UNMAP: u64 = iommufd_io(0x86);
+pub const IOMMU_IOAS_MAP_FIXED_IOVA: u32 = 1 << 0;
+pub const IOMMU_IOAS_MAP_WRITEABLE: u32 = 1 << 1;
+pub const IOMMU_IOAS_MAP_READABLE: u32 = 1 << 2;
 
 pub const VFIO_API_VERSION: i32 = 0;
 pub const VFIO_TYPE1V2_IOMMU: u64 = 3;
@@ -58,6 +71,54 @@ pub struct RegionInfo {
     pub cap_offset: u32,
     pub size: u64,
     pub offset: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct BindIommufd {
+    argsz: u32,
+    flags: u32,
+    iommufd: i32,
+    out_devid: u32,
+    token_uuid_ptr: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct AttachPt {
+    argsz: u32,
+    flags: u32,
+    pt_id: u32,
+    pasid: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct IoasAlloc {
+    size: u32,
+    flags: u32,
+    out_ioas_id: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct IoasMap {
+    size: u32,
+    flags: u32,
+    ioas_id: u32,
+    reserved: u32,
+    user_va: u64,
+    length: u64,
+    iova: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct IoasUnmap {
+    size: u32,
+    ioas_id: u32,
+    iova: u64,
+    length: u64,
 }
 
 /// An error that names the operation that failed.
@@ -165,6 +226,73 @@ impl Container {
     }
 }
 
+/// An iommufd context (`/dev/iommu`) with one IOAS.
+pub struct Iommufd {
+    pub file: File,
+    pub ioas: u32,
+}
+
+impl Iommufd {
+    pub fn open() -> Result<Self> {
+        let file = open_rw("/dev/iommu")?;
+        let mut a = IoasAlloc { size: size_of::<IoasAlloc>() as u32, ..Default::default() };
+        ctx("IOMMU_IOAS_ALLOC", ioctl_ptr(&file, IOMMU_IOAS_ALLOC, &mut a))?;
+        Ok(Self { file, ioas: a.out_ioas_id })
+    }
+
+    /// Maps `len` bytes of this process at `va` to `iova`, readable and writable by DMA.
+    pub fn map(&self, va: u64, len: u64, iova: u64) -> Result<()> {
+        let mut m = IoasMap {
+            size: size_of::<IoasMap>() as u32,
+            flags: IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+            ioas_id: self.ioas,
+            user_va: va,
+            length: len,
+            iova,
+            ..Default::default()
+        };
+        ctx(format!("IOMMU_IOAS_MAP {iova:#x}+{len:#x}"), ioctl_ptr(&self.file, IOMMU_IOAS_MAP, &mut m))?;
+        Ok(())
+    }
+
+    pub fn unmap(&self, iova: u64, len: u64) -> Result<()> {
+        let mut u = IoasUnmap {
+            size: size_of::<IoasUnmap>() as u32,
+            ioas_id: self.ioas,
+            iova,
+            length: len,
+        };
+        ctx(format!("IOMMU_IOAS_UNMAP {iova:#x}+{len:#x}"), ioctl_ptr(&self.file, IOMMU_IOAS_UNMAP, &mut u))?;
+        Ok(())
+    }
+}
+
+/// Finds the cdev of a VFIO device from its sysfs directory (`<dev>/vfio-dev/vfioN`), as
+/// QEMU does for `sysfsdev=`.
+pub fn cdev_path(sysfs_dev: &str) -> Result<String> {
+    let dir = format!("{sysfs_dev}/vfio-dev");
+    let entries = ctx(format!("read {dir}"), std::fs::read_dir(&dir))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("vfio") {
+            return Ok(format!("/dev/vfio/devices/{name}"));
+        }
+    }
+    Err(Error { what: format!("no vfio cdev under {dir}"), err: io::Error::from_raw_os_error(libc::ENOENT) })
+}
+
+/// Opens a VFIO device cdev and binds it to `iommufd` (`VFIO_DEVICE_BIND_IOMMUFD`).
+pub fn cdev_bind(path: &str, iommufd: &Iommufd) -> Result<Device> {
+    let file = open_rw(path)?;
+    let mut b = BindIommufd {
+        argsz: size_of::<BindIommufd>() as u32,
+        iommufd: iommufd.file.as_raw_fd(),
+        ..Default::default()
+    };
+    ctx(format!("VFIO_DEVICE_BIND_IOMMUFD {path}"), ioctl_ptr(&file, VFIO_DEVICE_BIND_IOMMUFD, &mut b))?;
+    Ok(Device { file })
+}
+
 /// An open VFIO device file.
 pub struct Device {
     pub file: File,
@@ -175,6 +303,29 @@ impl Device {
         let mut info = DeviceInfo { argsz: size_of::<DeviceInfo>() as u32, ..Default::default() };
         ctx("VFIO_DEVICE_GET_INFO", ioctl_ptr(&self.file, VFIO_DEVICE_GET_INFO, &mut info))?;
         Ok(info)
+    }
+
+    /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` to the IOAS of `iommufd`.
+    pub fn attach(&self, iommufd: &Iommufd) -> Result<()> {
+        let mut a = AttachPt {
+            argsz: size_of::<AttachPt>() as u32,
+            pt_id: iommufd.ioas,
+            ..Default::default()
+        };
+        ctx("VFIO_DEVICE_ATTACH_IOMMUFD_PT", ioctl_ptr(&self.file, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &mut a))?;
+        Ok(())
+    }
+
+    /// Reads a little-endian register of `len` (4 or 8) bytes at `offset` of region `index`.
+    pub fn read_reg(&self, index: u32, offset: u64, len: usize) -> Result<u64> {
+        let mut b = [0u8; 8];
+        self.read_region(index, offset, &mut b[..len])?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Writes a little-endian register of `len` (2, 4 or 8) bytes.
+    pub fn write_reg(&self, index: u32, offset: u64, len: usize, v: u64) -> Result<()> {
+        self.write_region(index, offset, &v.to_le_bytes()[..len])
     }
 
     pub fn region_info(&self, index: u32) -> Result<RegionInfo> {

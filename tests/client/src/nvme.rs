@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A minimal NVMe admin-queue driver over a VFIO device: enough to make the controller DMA.
+//!
+//! It resets the controller, places an admin submission and completion queue in memory of
+//! this process mapped into the IOAS, and issues Identify Controller, whose 4 KiB answer the
+//! controller writes by DMA into another mapped page. Register access goes through the
+//! device fd (pread/pwrite of region 0); completion is polled (no interrupts).
+
+use crate::vfio::{Device, Error, Iommufd, Result};
+use std::io;
+use std::time::{Duration, Instant};
+
+const PAGE: usize = 4096;
+const BAR0: u32 = 0;
+const REG_CAP: u64 = 0x00;
+const REG_CC: u64 = 0x14;
+const REG_CSTS: u64 = 0x1c;
+const REG_AQA: u64 = 0x24;
+const REG_ASQ: u64 = 0x28;
+const REG_ACQ: u64 = 0x30;
+const QUEUE_ENTRIES: u64 = 16;
+
+/// IOVAs of the three pages: submission queue, completion queue, data.
+pub const IOVA_SQ: u64 = 0x10_0000;
+pub const IOVA_CQ: u64 = 0x20_0000;
+pub const IOVA_DATA: u64 = 0x30_0000;
+
+fn timeout(what: &str) -> Error {
+    Error { what: format!("timed out waiting for {what}"), err: io::Error::from_raw_os_error(libc::ETIMEDOUT) }
+}
+
+/// A page of anonymous memory, mapped into the IOAS at a fixed IOVA.
+pub struct DmaPage {
+    ptr: *mut u8,
+}
+
+impl DmaPage {
+    fn new() -> io::Result<Self> {
+        // SAFETY: A fresh private anonymous mapping; nothing else refers to it.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self { ptr: p.cast() })
+    }
+
+    fn va(&self) -> u64 {
+        self.ptr as u64
+    }
+
+    fn read_u32(&self, off: usize) -> u32 {
+        assert!(off + 4 <= PAGE);
+        // SAFETY: In bounds; volatile because the device writes this memory by DMA.
+        unsafe { std::ptr::read_volatile(self.ptr.add(off).cast::<u32>()) }
+    }
+
+    pub fn write(&self, off: usize, data: &[u8]) {
+        assert!(off + data.len() <= PAGE);
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: In bounds.
+            unsafe { std::ptr::write_volatile(self.ptr.add(off + i), *b) };
+        }
+    }
+
+    pub fn bytes(&self, off: usize, len: usize) -> Vec<u8> {
+        assert!(off + len <= PAGE);
+        // SAFETY: In bounds; volatile reads of memory the device may have written.
+        (0..len).map(|i| unsafe { std::ptr::read_volatile(self.ptr.add(off + i)) }).collect()
+    }
+}
+
+impl Drop for DmaPage {
+    fn drop(&mut self) {
+        // SAFETY: Our own mapping, unmapped once.
+        unsafe { libc::munmap(self.ptr.cast(), PAGE) };
+    }
+}
+
+/// The controller with its admin queues.
+pub struct Nvme<'a> {
+    dev: &'a Device,
+    sq: DmaPage,
+    cq: DmaPage,
+    pub data: DmaPage,
+    sq_tail: u64,
+    cq_head: u64,
+    phase: u32,
+    doorbell_stride: u64,
+}
+
+/// A completion: command ID and status field (0 on success).
+pub struct Completion {
+    pub cid: u16,
+    pub status: u16,
+}
+
+impl<'a> Nvme<'a> {
+    /// Maps the queues and data page at their IOVAs, resets and enables the controller.
+    pub fn init(dev: &'a Device, iommufd: &Iommufd) -> Result<Self> {
+        let page = |what: &str| {
+            DmaPage::new().map_err(|err| Error { what: format!("mmap {what}"), err })
+        };
+        let n = Self {
+            dev,
+            sq: page("submission queue")?,
+            cq: page("completion queue")?,
+            data: page("data page")?,
+            sq_tail: 0,
+            cq_head: 0,
+            phase: 1,
+            doorbell_stride: 4,
+        };
+        iommufd.map(n.sq.va(), PAGE as u64, IOVA_SQ)?;
+        iommufd.map(n.cq.va(), PAGE as u64, IOVA_CQ)?;
+        iommufd.map(n.data.va(), PAGE as u64, IOVA_DATA)?;
+
+        // Bus mastering: the device may now DMA (to the user's IOAS only).
+        let cmd = dev.read_reg(7, 0x4, 4)? as u16;
+        dev.write_reg(7, 0x4, 2, u64::from(cmd | 0x6))?;
+
+        let cap = dev.read_reg(BAR0, REG_CAP, 8)?;
+        let stride = 4u64 << ((cap >> 32) & 0xf);
+        let to = Duration::from_millis(500 * ((cap >> 24) & 0xff).max(1)) + Duration::from_secs(30);
+        dev.write_reg(BAR0, REG_CC, 4, 0)?;
+        Self::wait_ready(dev, false, to)?;
+        dev.write_reg(BAR0, REG_AQA, 4, ((QUEUE_ENTRIES - 1) << 16) | (QUEUE_ENTRIES - 1))?;
+        dev.write_reg(BAR0, REG_ASQ, 8, IOVA_SQ)?;
+        dev.write_reg(BAR0, REG_ACQ, 8, IOVA_CQ)?;
+        // EN, 4 KiB pages, NVM command set, 64-byte SQEs (2^6), 16-byte CQEs (2^4).
+        dev.write_reg(BAR0, REG_CC, 4, 1 | (6 << 16) | (4 << 20))?;
+        Self::wait_ready(dev, true, to)?;
+        Ok(Self { doorbell_stride: stride, ..n })
+    }
+
+    fn wait_ready(dev: &Device, ready: bool, to: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let csts = dev.read_reg(BAR0, REG_CSTS, 4)?;
+            if csts & 0x2 != 0 {
+                return Err(Error { what: "controller fatal status (CSTS.CFS)".into(), err: io::Error::from_raw_os_error(libc::EIO) });
+            }
+            if (csts & 1 != 0) == ready {
+                return Ok(());
+            }
+            if start.elapsed() > to {
+                return Err(timeout(if ready { "CSTS.RDY=1" } else { "CSTS.RDY=0" }));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Submits Identify Controller (CNS 1) into the data page's IOVA; waits for completion.
+    pub fn identify_controller(&mut self, cid: u16, wait: Duration) -> Result<Completion> {
+        let mut sqe = [0u8; 64];
+        sqe[0] = 0x06; // Identify
+        sqe[2..4].copy_from_slice(&cid.to_le_bytes());
+        sqe[24..32].copy_from_slice(&IOVA_DATA.to_le_bytes()); // PRP1
+        sqe[40..44].copy_from_slice(&1u32.to_le_bytes()); // CNS = 1: controller
+        self.sq.write((self.sq_tail as usize) * 64, &sqe);
+        self.sq_tail = (self.sq_tail + 1) % QUEUE_ENTRIES;
+        self.dev.write_reg(BAR0, 0x1000, 4, self.sq_tail)?;
+
+        let start = Instant::now();
+        let off = (self.cq_head as usize) * 16;
+        loop {
+            let dw3 = self.cq.read_u32(off + 12);
+            if (dw3 >> 16) & 1 == self.phase {
+                self.cq_head = (self.cq_head + 1) % QUEUE_ENTRIES;
+                if self.cq_head == 0 {
+                    self.phase ^= 1;
+                }
+                self.dev.write_reg(BAR0, 0x1000 + self.doorbell_stride, 4, self.cq_head)?;
+                return Ok(Completion { cid: dw3 as u16, status: (dw3 >> 17) as u16 });
+            }
+            if start.elapsed() > wait {
+                return Err(timeout("the Identify completion"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Disables the controller.
+    pub fn shutdown(&self) -> Result<()> {
+        self.dev.write_reg(BAR0, REG_CC, 4, 0)
+    }
+}
+
+/// An ASCII field of the Identify data, trimmed.
+pub fn ascii(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).trim_end_matches([' ', '\0']).to_string()
+}
