@@ -6,6 +6,7 @@
 #include <linux/export.h>
 #include <linux/iommu.h>
 #include <linux/mdev.h>
+#include <linux/mm.h>
 #include <linux/pci.h>
 #include <linux/stddef.h>
 #include <linux/vfio.h>
@@ -84,6 +85,28 @@ struct device *mpw_helper_group_dma_blocker(struct device *dev)
 	return found[1];
 }
 EXPORT_SYMBOL_GPL(mpw_helper_group_dma_blocker);
+
+/**
+ * mpw_helper_mmap_bar() - map BAR pages of a PCI function into a user VMA, uncached.
+ * @vma: the VMA being set up by mmap; its whole range is mapped.
+ * @pdev: the function.
+ * @bar: a memory BAR of @pdev.
+ * @offset: page-aligned offset in the BAR of the VMA's first page; the caller checked that
+ *          the range lies in the BAR and may be mapped.
+ *
+ * Return: 0 or a negative errno from io_remap_pfn_range().
+ */
+int mpw_helper_mmap_bar(struct vm_area_struct *vma, struct pci_dev *pdev, int bar,
+			u64 offset)
+{
+	unsigned long pfn = (pci_resource_start(pdev, bar) + offset) >> PAGE_SHIFT;
+
+	vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
+	vma->vm_page_prot = pgprot_decrypted(vma->vm_page_prot);
+	return io_remap_pfn_range(vma, vma->vm_start, pfn, vma->vm_end - vma->vm_start,
+				  vma->vm_page_prot);
+}
+EXPORT_SYMBOL_GPL(mpw_helper_mmap_bar);
 
 /*
  * The layouts and ioctl numbers the library marshals, as this compiler and this kernel

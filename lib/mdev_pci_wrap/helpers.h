@@ -24,6 +24,9 @@ struct mdev_device *mpw_helper_to_mdev_device(struct device *dev);
 struct device *mpw_helper_mdev_dev(struct mdev_device *mdev);
 struct pci_dev *mpw_helper_pci_physfn(struct pci_dev *dev);
 struct device *mpw_helper_group_dma_blocker(struct device *dev);
+struct vm_area_struct;
+int mpw_helper_mmap_bar(struct vm_area_struct *vma, struct pci_dev *pdev, int bar,
+			u64 offset);
 
 /**
  * struct mpw_c_fact - one number about a C type or macro, as the C compiler computes it.

@@ -13,6 +13,7 @@
 //!
 //! See `docs/architecture.md`.
 
+pub mod bar;
 pub mod bindings;
 pub mod config;
 pub mod iommufd;

@@ -16,13 +16,19 @@
 //!    open through the legacy type1 container, where no such binding happens, is refused.
 
 use crate::{
+    bar::{self, Area},
     bindings,
     config::{Bar, BarKind, VirtConfig},
     iommufd, mdev, pci_driver, vfio,
 };
 use core::marker::PhantomData;
 use kernel::{
-    c_str, device, new_mutex, pci,
+    c_str, device,
+    mm::virt::{
+        flags as vm_flags,
+        VmaNew, //
+    },
+    new_mutex, pci,
     prelude::*,
     sync::{aref::ARef, Mutex},
     uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
@@ -206,6 +212,49 @@ impl<T: VfDriver> VfDevice<T> {
         vf_bars(&self.pdev)[bar].size
     }
 
+    fn config_dword(&self, off: u32) -> u32 {
+        let mut v = 0u32;
+        // SAFETY: `self.pdev` is valid and `v` writable. A failed read leaves 0.
+        unsafe { bindings::pci_read_config_dword(raw_pdev(&self.pdev), off as c_int, &mut v) };
+        v
+    }
+
+    /// The ranges of BAR `bar` holding the VF's MSI-X table and PBA, which must stay trapped.
+    fn msix_ranges(&self, bar: usize) -> [Area; 2] {
+        let none = Area { offset: 0, size: 0 };
+        // SAFETY: `self.pdev` is valid.
+        let cap = u32::from(unsafe { (*raw_pdev(&self.pdev)).msix_cap });
+        if cap == 0 {
+            return [none, none];
+        }
+        let entries = ((self.config_dword(cap) >> 16) & 0x7ff) + 1;
+        let table = self.config_dword(cap + bindings::PCI_MSIX_TABLE);
+        let pba = self.config_dword(cap + bindings::PCI_MSIX_PBA);
+        let range = |reg: u32, size: u64| {
+            if (reg & 0x7) as usize == bar {
+                Area {
+                    offset: u64::from(reg & !0x7),
+                    size,
+                }
+            } else {
+                none
+            }
+        };
+        [
+            range(table, u64::from(entries) * 16),
+            range(pba, u64::from(entries.div_ceil(64)) * 8),
+        ]
+    }
+
+    /// The parts of memory BAR `bar` userspace may mmap.
+    fn mappable(&self, bar: usize) -> Result<KVec<Area>> {
+        let b = vf_bars(&self.pdev)[bar];
+        if !matches!(b.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
+            return Ok(KVec::new());
+        }
+        bar::mappable_areas(b.size, &self.msix_ranges(bar), bindings::PAGE_SIZE as u64)
+    }
+
     /// Reads `len` bytes of config space at `off` through the virtual config space.
     fn config_read(&self, off: u16, len: u16) -> Result<u32> {
         let mut hw = 0u32;
@@ -279,20 +328,27 @@ impl<T: VfDriver> VfDevice<T> {
     }
 
     fn rw_bar(&self, bar: usize, pos: u64, len: usize, mut io: Io<'_>) -> Result<usize> {
-        let open = self.open.lock();
-        let map = open
-            .as_ref()
-            .and_then(|o| o.bars[bar].as_ref())
-            .ok_or(EINVAL)?;
-        if pos >= map.len || len as u64 > map.len - pos {
+        // The mutex is not held across the user copies below: they may fault and take the
+        // mmap lock, which `mmap` holds when it calls in. The mapping stays valid anyway: it
+        // is torn down by `close_device`, which the VFIO core calls only once every file
+        // reference (including the one this read or write holds) is gone.
+        let (base, map_len) = {
+            let open = self.open.lock();
+            let map = open
+                .as_ref()
+                .and_then(|o| o.bars[bar].as_ref())
+                .ok_or(EINVAL)?;
+            (map.addr, map.len)
+        };
+        if pos >= map_len || len as u64 > map_len - pos {
             return Err(EINVAL);
         }
         let mut done = 0usize;
         while done < len {
             let p = pos + done as u64;
             let n = Self::access_len(p, len - done);
-            // SAFETY: `p + n <= map.len`, so the access stays inside the mapping.
-            let addr = unsafe { map.addr.byte_add(p as usize) };
+            // SAFETY: `p + n <= map_len`, so the access stays inside the mapping.
+            let addr = unsafe { base.byte_add(p as usize) };
             match &mut io {
                 Io::Read(w) => {
                     // SAFETY: `addr` is an aligned address inside a live BAR mapping.
@@ -435,6 +491,44 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         unsafe { bindings::pci_disable_device(p) };
     }
 
+    fn mmap(dev: &vfio::Device<Self>, vma: &VmaNew) -> Result {
+        let this = dev.data();
+        let pos = vfio::vma_offset(vma);
+        let index = pos >> REGION_SHIFT;
+        let off = pos & REGION_OFFSET_MASK;
+        let len = (vma.end() - vma.start()) as u64;
+        // (No device mutex here: mmap runs under the mmap lock, and the fd being mapped
+        // keeps the device open.)
+        if vma.flags() & vm_flags::SHARED == 0 || index > 5 {
+            return Err(EINVAL);
+        }
+        if !bar::may_map(&this.mappable(index as usize)?, off, len) {
+            dev_dbg!(
+                dev.parent(),
+                "refusing mmap of BAR{} {:#x}+{:#x}: not a mappable area\n",
+                index,
+                off,
+                len
+            );
+            return Err(EINVAL);
+        }
+        vfio::mmap_bar(vma, &this.pdev, index as u32, off)
+    }
+
+    fn request(dev: &vfio::Device<Self>, count: u32) {
+        // The mdev is being removed while userspace has it open: unregistering waits for the
+        // last close, asking again every few seconds. (A REQ eventfd will come with
+        // interrupt support.)
+        if count == 0 {
+            dev_info!(
+                dev.parent(),
+                "removal requested: waiting for userspace to close the device\n"
+            );
+        } else {
+            dev_info!(dev.parent(), "still in use, removal request {}\n", count);
+        }
+    }
+
     fn bind_iommufd(
         dev: &vfio::Device<Self>,
         ctx: &iommufd::Ctx,
@@ -561,7 +655,16 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         match index {
             0..=5 => {
                 let len = this.bar_len(index as usize);
-                info.set(if len > 0 { rw } else { 0 }, len, offset);
+                let areas = this.mappable(index as usize)?;
+                let mut flags = if len > 0 { rw } else { 0 };
+                if !areas.is_empty() {
+                    flags |= bindings::VFIO_REGION_INFO_FLAG_MMAP;
+                }
+                info.set(flags, len, offset);
+                // Not the whole BAR: say which parts (the rest holds MSI-X structures).
+                if !areas.is_empty() && areas.iter().map(|a| a.size).sum::<u64>() != len {
+                    info.add_sparse_mmap(&areas)?;
+                }
             }
             i if i == bindings::VFIO_PCI_CONFIG_REGION_INDEX => {
                 info.set(rw, this.cfg_size(), offset)

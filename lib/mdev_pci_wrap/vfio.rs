@@ -9,11 +9,12 @@
 //! [`Operations`], a `#[vtable]` trait over `struct vfio_device_ops`; the VFIO core calls it
 //! for the device file descriptors that userspace opens through the group or the cdev.
 
-use crate::{bindings, iommufd, mdev::AsRawDevice};
+use crate::{bar::Area, bindings, iommufd, mdev::AsRawDevice};
 use core::{marker::PhantomData, mem, ptr::NonNull};
 use kernel::{
     device,
     error::{from_err_ptr, to_result, VTABLE_DEFAULT_ERROR},
+    mm::virt::VmaNew,
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
     types::Opaque,
@@ -117,20 +118,53 @@ unsafe impl<T: Operations> Sync for Device<T> {}
 
 /// A `VFIO_DEVICE_GET_REGION_INFO` answer under construction.
 ///
-/// The VFIO core validates `argsz`, copies the result out and builds the capability chain.
-pub struct RegionInfo<'a>(&'a mut bindings::vfio_region_info);
+/// The VFIO core validates `argsz`, copies the result out and lays out the capability chain.
+///
+/// # Invariants
+///
+/// `caps` is the VFIO core's capability chain for this call.
+pub struct RegionInfo<'a> {
+    info: &'a mut bindings::vfio_region_info,
+    caps: *mut bindings::vfio_info_cap,
+}
 
 impl RegionInfo<'_> {
     /// The region index userspace asked about.
     pub fn index(&self) -> u32 {
-        self.0.index
+        self.info.index
     }
 
     /// Sets the region's flags (`VFIO_REGION_INFO_FLAG_*`), size and file offset.
     pub fn set(&mut self, flags: u32, size: u64, offset: u64) {
-        self.0.flags = flags;
-        self.0.size = size;
-        self.0.offset = offset;
+        self.info.flags = flags;
+        self.info.size = size;
+        self.info.offset = offset;
+    }
+
+    /// Adds a sparse-mmap capability: only `areas` of the region may be mapped.
+    pub fn add_sparse_mmap(&mut self, areas: &[Area]) -> Result {
+        let nr = u32::try_from(areas.len()).map_err(|_| EINVAL)?;
+        // struct vfio_region_info_cap_sparse_mmap: header (id u16, version u16, next u32),
+        // nr_areas u32, reserved u32, then { offset u64, size u64 } per area.
+        let mut buf: KVec<u8> = KVec::with_capacity(16 + 16 * areas.len(), GFP_KERNEL)?;
+        buf.extend_from_slice(
+            &(bindings::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16).to_ne_bytes(),
+            GFP_KERNEL,
+        )?;
+        buf.extend_from_slice(&1u16.to_ne_bytes(), GFP_KERNEL)?;
+        buf.extend_from_slice(&0u32.to_ne_bytes(), GFP_KERNEL)?;
+        buf.extend_from_slice(&nr.to_ne_bytes(), GFP_KERNEL)?;
+        buf.extend_from_slice(&0u32.to_ne_bytes(), GFP_KERNEL)?;
+        for a in areas {
+            buf.extend_from_slice(&a.offset.to_ne_bytes(), GFP_KERNEL)?;
+            buf.extend_from_slice(&a.size.to_ne_bytes(), GFP_KERNEL)?;
+        }
+        // SAFETY: By the type invariant `caps` is the live chain; `buf` holds a complete
+        // capability of `buf.len()` bytes starting with its header (kmalloc memory is
+        // suitably aligned), which the core copies.
+        to_result(unsafe {
+            bindings::vfio_info_add_capability(self.caps, buf.as_mut_ptr().cast(), buf.len())
+        })
     }
 }
 
@@ -175,6 +209,12 @@ pub trait Operations: Sized + Send + Sync + 'static {
 
     /// Every device ioctl the VFIO core does not handle itself.
     fn ioctl(_dev: &Device<Self>, _cmd: u32, _arg: usize) -> Result<isize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `mmap(2)` of the device fd; `vma` covers `[vma.start(), vma.end())` at file offset
+    /// [`vma_offset`]`(vma)`.
+    fn mmap(_dev: &Device<Self>, _vma: &VmaNew) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -243,6 +283,28 @@ impl<T: Operations> VTable<T> {
         T::close_device(unsafe { Device::<T>::from_raw(vdev) })
     }
 
+    /// Runs a read or write at `*ppos` and advances it by what was transferred.
+    ///
+    /// # Safety
+    ///
+    /// `ppos` must be valid for reads and writes.
+    unsafe fn at_pos(ppos: *mut bindings::loff_t, op: impl FnOnce(u64) -> Result<usize>) -> isize {
+        // SAFETY: `ppos` is valid.
+        let pos = unsafe { *ppos };
+        let Ok(upos) = u64::try_from(pos) else {
+            return EINVAL.to_errno() as isize;
+        };
+        match op(upos) {
+            Ok(n) => {
+                // SAFETY: `ppos` is valid; `n` is at most the requested count, which the VFS
+                // bounded so that the position cannot overflow.
+                unsafe { *ppos = pos + n as bindings::loff_t };
+                n as isize
+            }
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
     /// # Safety
     ///
     /// `vdev` must be the `vdev` of a live `Device<T>`; `ppos` must be valid.
@@ -254,20 +316,9 @@ impl<T: Operations> VTable<T> {
     ) -> isize {
         // SAFETY: By the safety requirements.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
-        // SAFETY: `ppos` is valid.
-        let pos = unsafe { *ppos };
-        let Ok(upos) = u64::try_from(pos) else {
-            return EINVAL.to_errno() as isize;
-        };
         let mut w = UserSlice::new(UserPtr::from_ptr(buf.cast()), count).writer();
-        match T::read(dev, &mut w, count, upos) {
-            Ok(n) => {
-                // SAFETY: `ppos` is valid; `n <= count`, which fits in `loff_t` here.
-                unsafe { *ppos = pos + n as bindings::loff_t };
-                n as isize
-            }
-            Err(e) => e.to_errno() as isize,
-        }
+        // SAFETY: `ppos` is valid.
+        unsafe { Self::at_pos(ppos, |pos| T::read(dev, &mut w, count, pos)) }
     }
 
     /// # Safety
@@ -281,20 +332,9 @@ impl<T: Operations> VTable<T> {
     ) -> isize {
         // SAFETY: By the safety requirements.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
-        // SAFETY: `ppos` is valid.
-        let pos = unsafe { *ppos };
-        let Ok(upos) = u64::try_from(pos) else {
-            return EINVAL.to_errno() as isize;
-        };
         let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
-        match T::write(dev, &mut r, count, upos) {
-            Ok(n) => {
-                // SAFETY: `ppos` is valid; `n <= count`.
-                unsafe { *ppos = pos + n as bindings::loff_t };
-                n as isize
-            }
-            Err(e) => e.to_errno() as isize,
-        }
+        // SAFETY: `ppos` is valid.
+        unsafe { Self::at_pos(ppos, |pos| T::write(dev, &mut r, count, pos)) }
     }
 
     /// # Safety
@@ -319,13 +359,35 @@ impl<T: Operations> VTable<T> {
     unsafe extern "C" fn get_region_info_caps(
         vdev: *mut bindings::vfio_device,
         info: *mut bindings::vfio_region_info,
-        _caps: *mut bindings::vfio_info_cap,
+        caps: *mut bindings::vfio_info_cap,
     ) -> c_int {
         // SAFETY: By the safety requirements.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
-        // SAFETY: The VFIO core passes its own, exclusively owned copy of the user's struct.
-        let mut info = RegionInfo(unsafe { &mut *info });
+        // INVARIANT: `caps` is the core's chain for this call.
+        let mut info = RegionInfo {
+            // SAFETY: The VFIO core passes its own, exclusively owned copy of the user's
+            // struct.
+            info: unsafe { &mut *info },
+            caps,
+        };
         match T::region_info(dev, &mut info) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`; `vma` a VMA being set up by mmap.
+    unsafe extern "C" fn mmap(
+        vdev: *mut bindings::vfio_device,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        // SAFETY: The VMA is being set up by `mmap` and is ours until we return.
+        let vma = unsafe { VmaNew::from_raw(vma) };
+        match T::mmap(dev, vma) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }
@@ -458,8 +520,31 @@ impl<T: Operations> VTable<T> {
         } else {
             None
         },
+        mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
         ..pin_init::zeroed()
     };
+}
+
+/// The file offset of `vma`'s first page (`vm_pgoff` in bytes).
+pub fn vma_offset(vma: &VmaNew) -> u64 {
+    // SAFETY: `vma.as_ptr()` is a valid VMA for the duration of the borrow.
+    let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff };
+    (pgoff as u64) << bindings::PAGE_SHIFT
+}
+
+/// Maps BAR `bar` of `pdev` from byte `offset` (page aligned) into the whole of `vma`,
+/// uncached. The caller checked that the range lies in the BAR and may be mapped.
+pub fn mmap_bar(vma: &VmaNew, pdev: &kernel::pci::Device, bar: u32, offset: u64) -> Result {
+    // CAST: `pci::Device` is a transparent wrapper of `Opaque<struct pci_dev>`.
+    let pdev = core::ptr::from_ref(pdev)
+        .cast::<bindings::pci_dev>()
+        .cast_mut();
+    vma.set_io();
+    vma.set_dontexpand();
+    vma.set_dontdump();
+    // SAFETY: `vma` is being set up; `pdev` is valid and `bar` one of its memory BARs
+    // (caller); the helper maps exactly the VMA's range.
+    to_result(unsafe { bindings::mpw_helper_mmap_bar(vma.as_ptr(), pdev, bar as c_int, offset) })
 }
 
 /// A VFIO device made visible to userspace (group node, cdev), as an emulated-IOMMU device.

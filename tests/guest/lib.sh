@@ -112,3 +112,25 @@ unbind_override() {
 	echo > "/sys/bus/pci/devices/$bdf/driver_override"
 	echo "$bdf" > /sys/bus/pci/drivers_probe
 }
+
+# mdev_on BDF: wrap BDF with mpw_sample and create an mdev; prints its sysfs path.
+mdev_on() {
+	local t u
+	bind_to mpw_sample "$1" || return 1
+	t="/sys/class/mdev_bus/$1/mdev_supported_types/mpw_sample-vf"
+	u="$(uuidgen)"
+	echo "$u" > "$t/create" || return 1
+	echo "/sys/bus/mdev/devices/$u"
+}
+
+# mdev_off SYSFS BDF: remove the mdev and give BDF back to its own driver.
+mdev_off() {
+	[ -z "$1" ] || echo 1 > "$1/remove"
+	unbind_override "$2"
+}
+
+# dmesg_since MARK: kernel messages after the line containing MARK.
+dmesg_since() {
+	dmesg | sed -n "/$1/,\$p"
+}
+

@@ -89,15 +89,11 @@ test_sample_wraps_igb_vf() {
 }
 
 test_sample_bar_sizing_protocol() {
-	local vf="${NVME_VFS[1]}" uuid dev out rc=0
-	sample_wrap "$vf" || return 1
-	uuid="$(uuidgen)"
-	echo "$uuid" > "$T/create" || { unbind_override "$vf"; echo "# create failed"; return 1; }
-	dev="/sys/bus/mdev/devices/$uuid"
+	local vf="${NVME_VFS[1]}" dev out rc=0
+	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; echo "# wrapping $vf failed"; return 1; }
 	out="$("$MPW_CLIENT" cdev-open "$dev" write:7:0x10:4:0xffffffff \
 		write:7:0x14:4:0xffffffff read:7:0x10:4 read:7:0x14:4 2>&1)" || rc=$?
-	echo 1 > "$dev/remove"
-	unbind_override "$vf"
+	mdev_off "$dev" "$vf"
 	[ $rc = 0 ] || { echo "# client: $out"; return 1; }
 	# 16 KiB 64-bit BAR: all-ones write reads back ~(16K-1) | MEM64, upper half all ones.
 	expect_eq "BAR0 after writing all ones" 0xffffc004 "$(kv read_7_0x10 "$out")" || return 1
@@ -105,15 +101,11 @@ test_sample_bar_sizing_protocol() {
 }
 
 test_sample_bad_region_access_is_refused() {
-	local vf="${NVME_VFS[0]}" uuid dev out rc=0
-	sample_wrap "$vf" || return 1
-	uuid="$(uuidgen)"
-	echo "$uuid" > "$T/create" || { unbind_override "$vf"; echo "# create failed"; return 1; }
-	dev="/sys/bus/mdev/devices/$uuid"
+	local vf="${NVME_VFS[0]}" dev out rc=0
+	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; echo "# wrapping $vf failed"; return 1; }
 	# Past the end of BAR0 (16 KiB): EINVAL, not a read of whatever lies beyond.
 	out="$("$MPW_CLIENT" cdev-open "$dev" read:0:0x4000:4 2>&1)" || rc=$?
-	echo 1 > "$dev/remove"
-	unbind_override "$vf"
+	mdev_off "$dev" "$vf"
 	expect_eq "client status for a read past BAR0" 1 "$rc" || return 1
 	expect_ok "the error is EINVAL" grep -q "Invalid argument" <<< "$out"
 }

@@ -5,27 +5,6 @@
 # which never binds, is refused; IOMMU groups shared with host DMA drivers or with another
 # iommufd context are refused with a message naming the reason.
 
-# mdev_on DRIVER-BDF: wrap BDF with mpw_sample and create an mdev; prints its sysfs path.
-mdev_on() {
-	local t u
-	bind_to mpw_sample "$1" || return 1
-	t="/sys/class/mdev_bus/$1/mdev_supported_types/mpw_sample-vf"
-	u="$(uuidgen)"
-	echo "$u" > "$t/create" || return 1
-	echo "/sys/bus/mdev/devices/$u"
-}
-
-# mdev_off SYSFS BDF: remove the mdev and give BDF back to its own driver.
-mdev_off() {
-	[ -z "$1" ] || echo 1 > "$1/remove"
-	unbind_override "$2"
-}
-
-# dmesg_since MARK: kernel messages after the line containing MARK.
-dmesg_since() {
-	dmesg | sed -n "/$1/,\$p"
-}
-
 test_type1_container_is_refused() {
 	local vf="${NVME_VFS[0]}" dev group out rc=0 mark
 	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; echo "# wrapping $vf failed"; return 1; }

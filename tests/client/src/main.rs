@@ -11,6 +11,9 @@
 //!       PCI region's info and the config-space IDs; then run the OPs in order:
 //!         read:<region>:<offset>:<len>           print `read_<region>_<offset>=<hex>`
 //!         write:<region>:<offset>:<len>:<value>  write <value> (little endian)
+//!         mmap:<region>:<offset>:<len>           mmap a page there, print the first 4 bytes
+//!                                                as `mmap_<region>_<offset>=<hex>` or
+//!                                                `mmap_<region>_<offset>_error=<error>`
 //!       (len 1, 2, 4 or 8; numbers decimal or 0x-hex)
 //!   cdev-open <sysfs device dir> [OP]...
 //!       the same through the device cdev bound to a new iommufd context and attached to its
@@ -19,6 +22,10 @@
 //!       as cdev-open, then drive an NVMe controller: admin queues in IOAS-mapped memory,
 //!       Identify Controller by DMA (print `identify_*`); then unmap the data page's IOVA,
 //!       issue it again and print what happened (`after_unmap_*`)
+//!   hold <sysfs device dir> <seconds>
+//!       open the device (cdev + iommufd), print `held`, keep it open, then close it
+//!   bad-args <sysfs device dir>
+//!       malformed ioctls and accesses; prints `<case>=<errno name>` for each
 //!   same-group <sysfs dir A> <sysfs dir B>
 //!       bind A and B to one iommufd context (`same_ctx=`), then A and B to two contexts
 //!       (`other_ctx=`): `ok` or the error
@@ -36,6 +43,8 @@ struct Op {
     len: usize,
     /// `Some(value)` for a write.
     write: Option<u64>,
+    /// An mmap of `len` pages rather than a read.
+    mmap: bool,
 }
 
 fn parse_num(s: &str) -> Option<u64> {
@@ -49,6 +58,13 @@ fn parse_op(s: &str) -> Option<Op> {
     let (is_write, rest) = match s.split_once(':')? {
         ("read", rest) => (false, rest),
         ("write", rest) => (true, rest),
+        ("mmap", rest) => {
+            let mut it = rest.split(':');
+            let region = u32::try_from(parse_num(it.next()?)?).ok()?;
+            let offset = parse_num(it.next()?)?;
+            let len = usize::try_from(parse_num(it.next()?)?).ok()?;
+            return Some(Op { region, offset, len, write: None, mmap: true });
+        }
         _ => return None,
     };
     let mut it = rest.split(':');
@@ -59,7 +75,7 @@ fn parse_op(s: &str) -> Option<Op> {
     if it.next().is_some() || !matches!(len, 1 | 2 | 4 | 8) {
         return None;
     }
-    Some(Op { region, offset, len, write })
+    Some(Op { region, offset, len, write, mmap: false })
 }
 
 fn group_open(group: u32, device: &str, ops: &[Op]) -> vfio::Result<()> {
@@ -107,6 +123,22 @@ fn nvme_identify(sysfs: &str) -> vfio::Result<()> {
     ctrl.shutdown()
 }
 
+fn hold(sysfs: &str, secs: u64) -> vfio::Result<()> {
+    let (_iommufd, _dev) = cdev_attach(sysfs)?;
+    println!("held");
+    std::thread::sleep(Duration::from_secs(secs));
+    println!("released");
+    Ok(())
+}
+
+fn bad_args(sysfs: &str) -> vfio::Result<()> {
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    for (name, errno) in dev.bad_arg_cases() {
+        println!("{name}={errno}");
+    }
+    Ok(())
+}
+
 fn same_group(a: &str, b: &str) -> vfio::Result<()> {
     let result = |r: vfio::Result<vfio::Device>| match r {
         Ok(_) => "ok".to_string(),
@@ -140,8 +172,19 @@ fn show_device(dev: &vfio::Device, ops: &[Op]) -> vfio::Result<()> {
         let r = dev.region_info(index)?;
         println!("region{index}_size={:#x}", r.size);
         println!("region{index}_flags={:#x}", r.flags);
+        if let Some(areas) = dev.sparse_areas(index)? {
+            let list: Vec<String> = areas.iter().map(|(o, s)| format!("{o:#x}+{s:#x}")).collect();
+            println!("region{index}_sparse={}", list.join(","));
+        }
     }
     for op in ops {
+        if op.mmap {
+            match dev.mmap_read(op.region, op.offset, op.len, 4) {
+                Ok(v) => println!("mmap_{}_{:#x}={v:#x}", op.region, op.offset),
+                Err(e) => println!("mmap_{}_{:#x}_error={}", op.region, op.offset, e.err),
+            }
+            continue;
+        }
         match op.write {
             Some(v) => dev.write_region(op.region, op.offset, &v.to_le_bytes()[..op.len])?,
             None => {
@@ -180,6 +223,11 @@ fn main() -> ExitCode {
         }
         ["nvme-identify", sysfs] => nvme_identify(sysfs),
         ["same-group", a, b] => same_group(a, b),
+        ["hold", sysfs, secs] => match secs.parse() {
+            Ok(s) => hold(sysfs, s),
+            Err(_) => return usage(),
+        },
+        ["bad-args", sysfs] => bad_args(sysfs),
         _ => return usage(),
     };
     match r {

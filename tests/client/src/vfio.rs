@@ -305,6 +305,41 @@ impl Device {
         Ok(info)
     }
 
+    /// Malformed requests, each with the errno it got (`ok` if it was accepted).
+    pub fn bad_arg_cases(&self) -> Vec<(&'static str, String)> {
+        fn res(r: io::Result<impl Sized>) -> String {
+            match r {
+                Ok(_) => "ok".into(),
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::EINVAL) => "EINVAL".into(),
+                    Some(libc::ENOTTY) => "ENOTTY".into(),
+                    Some(libc::EFAULT) => "EFAULT".into(),
+                    _ => e.to_string(),
+                },
+            }
+        }
+        let mut out = Vec::new();
+        let mut info = DeviceInfo { argsz: 8, ..Default::default() };
+        out.push(("get_info_small_argsz", res(ioctl_ptr(&self.file, VFIO_DEVICE_GET_INFO, &mut info))));
+        let mut r = RegionInfo { argsz: size_of::<RegionInfo>() as u32, index: 9, ..Default::default() };
+        out.push(("region_info_index_9", res(ioctl_ptr(&self.file, VFIO_DEVICE_GET_REGION_INFO, &mut r))));
+        let mut r = RegionInfo { argsz: 8, index: 0, ..Default::default() };
+        out.push(("region_info_small_argsz", res(ioctl_ptr(&self.file, VFIO_DEVICE_GET_REGION_INFO, &mut r))));
+        // struct vfio_irq_info: argsz, flags, index, count.
+        let mut irq = [16u32, 0, 5, 0];
+        out.push(("irq_info_index_5", res(ioctl_ptr(&self.file, vfio_io(9), &mut irq))));
+        let mut irq = [8u32, 0, 0, 0];
+        out.push(("irq_info_small_argsz", res(ioctl_ptr(&self.file, vfio_io(9), &mut irq))));
+        // SAFETY: An ioctl number VFIO does not define, with no argument.
+        out.push(("unknown_ioctl", res(unsafe { ioctl(&self.file, vfio_io(60), 0) })));
+        let mut b = [0u8; 4];
+        out.push(("read_region_9", res(self.file.read_at(&mut b, 9u64 << 40))));
+        out.push(("read_config_past_end", res(self.file.read_at(&mut b, (7u64 << 40) + 0x1000))));
+        out.push(("read_absent_bar1", res(self.file.read_at(&mut b, 1u64 << 40))));
+        out.push(("write_region_9", res(self.file.write_at(&b, 9u64 << 40))));
+        out
+    }
+
     /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` to the IOAS of `iommufd`.
     pub fn attach(&self, iommufd: &Iommufd) -> Result<()> {
         let mut a = AttachPt {
@@ -314,6 +349,71 @@ impl Device {
         };
         ctx("VFIO_DEVICE_ATTACH_IOMMUFD_PT", ioctl_ptr(&self.file, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &mut a))?;
         Ok(())
+    }
+
+    /// The sparse-mmap areas of region `index` (`None`: no sparse-mmap capability).
+    pub fn sparse_areas(&self, index: u32) -> Result<Option<Vec<(u64, u64)>>> {
+        let mut buf = [0u64; 64];
+        let b = buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: `buf` is 512 bytes; the header fields are written in place.
+        unsafe {
+            *b.cast::<u32>() = 512; // argsz
+            *b.add(8).cast::<u32>() = index;
+        }
+        ctx(format!("VFIO_DEVICE_GET_REGION_INFO {index} (caps)"), ioctl_ptr(&self.file, VFIO_DEVICE_GET_REGION_INFO, &mut buf))?;
+        let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap_or([0; 4]));
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8]));
+        let flags = u32_at(4);
+        let mut next = u32_at(12) as usize; // cap_offset
+        if flags & (1 << 3) == 0 {
+            return Ok(None);
+        }
+        while next != 0 && next + 16 <= bytes.len() {
+            let id = u16::from_le_bytes([bytes[next], bytes[next + 1]]);
+            if id == 1 {
+                let n = u32_at(next + 8) as usize;
+                let areas = (0..n)
+                    .map(|i| next + 16 + 16 * i)
+                    .take_while(|&o| o + 16 <= bytes.len())
+                    .map(|o| (u64_at(o), u64_at(o + 8)))
+                    .collect();
+                return Ok(Some(areas));
+            }
+            next = u32_at(next + 4) as usize;
+        }
+        Ok(None)
+    }
+
+    /// mmaps `len` bytes of region `index` at `offset` (page aligned) and reads a
+    /// little-endian value of `size` bytes at its start.
+    pub fn mmap_read(&self, index: u32, offset: u64, len: usize, size: usize) -> Result<u64> {
+        let r = self.region_info(index)?;
+        let what = format!("mmap region {index} at {offset:#x}+{len:#x}");
+        // SAFETY: A new shared mapping of the device fd; unmapped below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                self.file.as_raw_fd(),
+                (r.offset + offset) as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error { what, err: io::Error::last_os_error() });
+        }
+        // SAFETY: `p` maps at least `size` bytes; volatile, uncached MMIO reads.
+        let v = unsafe {
+            match size {
+                8 => std::ptr::read_volatile(p.cast::<u64>()),
+                _ => u64::from(std::ptr::read_volatile(p.cast::<u32>())),
+            }
+        };
+        // SAFETY: Our mapping.
+        unsafe { libc::munmap(p, len) };
+        Ok(v)
     }
 
     /// Reads a little-endian register of `len` (4 or 8) bytes at `offset` of region `index`.

@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# BAR mmap (the VF's real pages, MSI-X table and PBA kept trappable), malformed requests,
+# and removal while userspace holds the device.
+
+# msix_layout VF: "<table BAR> <table offset> <PBA BAR> <PBA offset>" from lspci.
+msix_layout() {
+	lspci -vv -s "$1" | awk '
+		/Vector table:/ { split($3, b, "="); split($4, o, "="); t = b[2] " 0x" o[2] }
+		/PBA:/ { split($2, b, "="); split($3, o, "="); p = b[2] " 0x" o[2] }
+		END { print t, p }'
+}
+
+# expected_sparse BAR_LEN TRAPPED_OFFSETS...: the mappable areas around the pages of the
+# trapped offsets, formatted like the client's regionN_sparse.
+expected_sparse() {
+	local len=$(($1)) pos=0 out="" h
+	shift
+	for h in $(for o in "$@"; do echo $(( ($o) / 4096 * 4096 )); done | sort -n | uniq); do
+		[ "$h" -gt "$pos" ] && out="$out,$(printf '0x%x+0x%x' $pos $((h - pos)))"
+		pos=$((h + 4096))
+	done
+	[ "$len" -gt "$pos" ] && out="$out,$(printf '0x%x+0x%x' $pos $((len - pos)))"
+	echo "${out#,}"
+}
+
+test_bar_mmap_maps_real_pages_and_traps_msix() {
+	local vf="${NVME_VFS[0]}" dev out rc=0 tbar toff pbar poff
+	read -r tbar toff pbar poff < <(msix_layout "$vf")
+	expect_eq "NVMe VF MSI-X table and PBA BAR (lspci)" "0 0" "$tbar $pbar" || return 1
+	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; return 1; }
+	out="$("$MPW_CLIENT" cdev-open "$dev" read:0:0:4 mmap:0:0:4096 \
+		mmap:0:"$toff":4096 mmap:0:"$poff":4096 2>&1)" || rc=$?
+	mdev_off "$dev" "$vf"
+	[ $rc = 0 ] || { echo "# client: $out"; return 1; }
+	expect_eq "BAR0 is mmappable" 0xf "$(kv region0_flags "$out")" || return 1
+	expect_eq "BAR0 sparse areas leave out the MSI-X pages" \
+		"$(expected_sparse 0x4000 "$toff" "$poff")" "$(kv region0_sparse "$out")" || return 1
+	expect_eq "CAP through the mmap = CAP through pread" "$(kv read_0_0x0 "$out")" \
+		"$(kv mmap_0_0x0 "$out")" || return 1
+	expect_ne "CAP is a real register value" 0x0 "$(kv mmap_0_0x0 "$out")" || return 1
+	expect_ok "mmap of the MSI-X table page is refused" \
+		grep -q "mmap_0_$(printf '%#x' $toff)_error=Invalid argument" <<< "$out" || return 1
+	expect_ok "mmap of the PBA page is refused" \
+		grep -q "mmap_0_$(printf '%#x' $poff)_error=Invalid argument" <<< "$out"
+}
+
+test_igb_vf_msix_bar_is_sparse() {
+	local vf="${IGB_VFS[0]}" dev out rc=0 tbar toff pbar poff
+	read -r tbar toff pbar poff < <(msix_layout "$vf")
+	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; return 1; }
+	out="$("$MPW_CLIENT" cdev-open "$dev" read:0:0x8:4 mmap:0:0:4096 read:0:0:4 2>&1)" || rc=$?
+	mdev_off "$dev" "$vf"
+	[ $rc = 0 ] || { echo "# client: $out"; return 1; }
+	expect_eq "igbvf MSI-X table and PBA BAR (lspci)" "3 3" "$tbar $pbar" || return 1
+	expect_eq "BAR3 sparse areas leave out the MSI-X pages" \
+		"$(expected_sparse "$(kv region3_size "$out")" "$toff" "$poff")" "$(kv region3_sparse "$out")" || return 1
+	expect_eq "BAR0 (no MSI-X) is mmappable whole" "" "$(kv region0_sparse "$out")" || return 1
+	expect_eq "BAR0 register 0 through the mmap = through pread" "$(kv read_0_0x0 "$out")" \
+		"$(kv mmap_0_0x0 "$out")"
+}
+
+test_malformed_requests_get_einval() {
+	local vf="${NVME_VFS[1]}" dev out rc=0 case want
+	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; return 1; }
+	out="$("$MPW_CLIENT" bad-args "$dev" 2>&1)" || rc=$?
+	mdev_off "$dev" "$vf"
+	[ $rc = 0 ] || { echo "# client: $out"; return 1; }
+	for case in get_info_small_argsz region_info_index_9 region_info_small_argsz \
+		irq_info_index_5 irq_info_small_argsz read_region_9 read_config_past_end \
+		read_absent_bar1 write_region_9; do
+		expect_eq "$case" EINVAL "$(kv "$case" "$out")" || return 1
+	done
+	expect_eq "unknown ioctl" ENOTTY "$(kv unknown_ioctl "$out")"
+}
+
+test_remove_while_open_waits_for_close() {
+	local vf="${NVME_VFS[1]}" dev log mark
+	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; return 1; }
+	log="$(mktemp)"
+	"$MPW_CLIENT" hold "$dev" 15 > "$log" 2>&1 &
+	local i=0
+	while ! grep -q held "$log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	expect_ok "the client holds the device" grep -q held "$log" || { wait; mdev_off "$dev" "$vf"; return 1; }
+	mark="mpw-test-remove-$RANDOM"; echo "$mark" > /dev/kmsg
+	# Blocks until the client closes the device (VFIO's request semantics).
+	echo 1 > "$dev/remove"
+	local after
+	after="$(cat "$log")"
+	wait
+	unbind_override "$vf"
+	expect_ok "remove returned only after the client released the device" \
+		grep -q released <<< "$after" || return 1
+	expect_no_file "mdev gone" "$dev" || return 1
+	expect_ok "the driver logged the removal request" \
+		grep -q "removal requested: waiting for userspace to close the device" <<< "$(dmesg_since "$mark")"
+}
