@@ -68,6 +68,18 @@ pub struct TypeInfo {
     pub sysfs_name: &'static CStr,
     /// The human-readable `name` attribute.
     pub pretty_name: &'static CStr,
+    /// The `description` attribute.
+    pub description: &'static CStr,
+}
+
+/// A `struct mdev_type` with what the library shows for it.
+///
+/// Every type registered with a [`DriverRegistration`] is the `ty` of one of these (only
+/// [`Parent::new`] registers types).
+#[repr(C)]
+struct TypeStorage {
+    ty: Opaque<bindings::mdev_type>,
+    description: &'static CStr,
 }
 
 /// An mdev driver: what runs when an mdev is created on, or removed from, a parent.
@@ -131,6 +143,7 @@ impl<T: Driver> DriverRegistration<T> {
             (*drv).max_instances = T::MAX_INSTANCES;
             (*drv).probe = Some(Self::probe_callback);
             (*drv).remove = Some(Self::remove_callback);
+            (*drv).show_description = Some(Self::show_description_callback);
             (*drv).driver.name = name.as_char_ptr();
             (*drv).driver.owner = module.as_ptr();
         }
@@ -154,6 +167,26 @@ impl<T: Driver> DriverRegistration<T> {
             unsafe { bindings::dev_set_drvdata(dev.as_dev().as_raw_mut(), ptr) };
             Ok(0)
         })
+    }
+
+    extern "C" fn show_description_callback(
+        mtype: *mut bindings::mdev_type,
+        buf: *mut c_char,
+    ) -> isize {
+        // SAFETY: Every type of this driver is the `ty` of a live `TypeStorage` (see its
+        // documentation); the type outlives this sysfs read.
+        let storage = unsafe {
+            &*kernel::container_of!(mtype.cast::<Opaque<bindings::mdev_type>>(), TypeStorage, ty)
+        };
+        let text = storage.description.to_bytes();
+        // sysfs gives a page; leave room for the newline.
+        let n = text.len().min(bindings::PAGE_SIZE - 1);
+        // SAFETY: `buf` is a sysfs buffer of `PAGE_SIZE` bytes; `n + 1 <= PAGE_SIZE`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
+            *buf.add(n) = b'\n' as c_char;
+        }
+        (n + 1) as isize
     }
 
     extern "C" fn remove_callback(mdev: *mut bindings::mdev_device) {
@@ -215,7 +248,7 @@ impl<Ctx: device::DeviceContext> AsRawDevice for device::Device<Ctx> {
 pub struct Parent {
     #[pin]
     parent: Opaque<bindings::mdev_parent>,
-    types: KVec<KBox<Opaque<bindings::mdev_type>>>,
+    types: KVec<KBox<TypeStorage>>,
     type_ptrs: KVec<*mut bindings::mdev_type>,
 }
 
@@ -240,7 +273,11 @@ impl Parent {
         let mut v_ptrs = KVec::new();
         let mut prepared: Result = Ok(());
         for t in types {
-            let ty = match KBox::new(Opaque::<bindings::mdev_type>::zeroed(), GFP_KERNEL) {
+            let storage = TypeStorage {
+                ty: Opaque::zeroed(),
+                description: t.description,
+            };
+            let ty = match KBox::new(storage, GFP_KERNEL) {
                 Ok(ty) => ty,
                 Err(e) => {
                     prepared = Err(e.into());
@@ -249,10 +286,10 @@ impl Parent {
             };
             // SAFETY: `ty` is a freshly allocated, zeroed `struct mdev_type` we own.
             unsafe {
-                (*ty.get()).sysfs_name = t.sysfs_name.as_char_ptr();
-                (*ty.get()).pretty_name = t.pretty_name.as_char_ptr();
+                (*ty.ty.get()).sysfs_name = t.sysfs_name.as_char_ptr();
+                (*ty.ty.get()).pretty_name = t.pretty_name.as_char_ptr();
             }
-            let ptr = ty.get();
+            let ptr = ty.ty.get();
             if let Err(e) = v_types.push(ty, GFP_KERNEL) {
                 prepared = Err(e.into());
                 break;

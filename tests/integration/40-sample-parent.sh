@@ -21,6 +21,10 @@ sample_check_vf() {
 	shift
 	sample_wrap "$vf" || return 1
 	expect_eq "device_api" vfio-pci "$(cat "$T/device_api")" || return 1
+	expect_eq "type name" "Whole VF, passed through" "$(cat "$T/name")" || return 1
+	expect_eq "type description" \
+		"The whole function: BARs mapped, DMA through the user's iommufd IOAS" \
+		"$(cat "$T/description")" || return 1
 	expect_eq "available_instances before create" 1 "$(cat "$T/available_instances")" || return 1
 	uuid="$(uuidgen)"
 	echo "$uuid" > "$T/create" || { echo "# create failed"; return 1; }

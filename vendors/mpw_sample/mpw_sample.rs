@@ -24,6 +24,7 @@ impl VfDriver for Sample {
     const TYPES: &'static [TypeInfo] = &[TypeInfo {
         sysfs_name: c_str!("vf"),
         pretty_name: c_str!("Whole VF, passed through"),
+        description: c_str!("The whole function: BARs mapped, DMA through the user's iommufd IOAS"),
     }];
 }
 

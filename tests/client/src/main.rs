@@ -11,9 +11,10 @@
 //!       PCI region's info and the config-space IDs; then run the OPs in order:
 //!         read:<region>:<offset>:<len>           print `read_<region>_<offset>=<hex>`
 //!         write:<region>:<offset>:<len>:<value>  write <value> (little endian)
-//!         mmap:<region>:<offset>:<len>           mmap a page there, print the first 4 bytes
-//!                                                as `mmap_<region>_<offset>=<hex>` or
-//!                                                `mmap_<region>_<offset>_error=<error>`
+//!         mmap:<region>:<offset>:<len>[:<at>]    mmap <len> bytes there and read 4 bytes at
+//!                                                <at> in the mapping; print
+//!                                                `mmap_<region>_<offset + at>=<hex>` or
+//!                                                `mmap_<region>_<offset + at>_error=<error>`
 //!       (len 1, 2, 4 or 8; numbers decimal or 0x-hex)
 //!   cdev-open <sysfs device dir> [OP]...
 //!       the same through the device cdev bound to a new iommufd context and attached to its
@@ -43,8 +44,8 @@ struct Op {
     len: usize,
     /// `Some(value)` for a write.
     write: Option<u64>,
-    /// An mmap of `len` pages rather than a read.
-    mmap: bool,
+    /// An mmap of `len` bytes rather than a read, read at this offset in the mapping.
+    mmap: Option<u64>,
 }
 
 fn parse_num(s: &str) -> Option<u64> {
@@ -63,7 +64,14 @@ fn parse_op(s: &str) -> Option<Op> {
             let region = u32::try_from(parse_num(it.next()?)?).ok()?;
             let offset = parse_num(it.next()?)?;
             let len = usize::try_from(parse_num(it.next()?)?).ok()?;
-            return Some(Op { region, offset, len, write: None, mmap: true });
+            let at = match it.next() {
+                Some(a) => parse_num(a)?,
+                None => 0,
+            };
+            if at + 4 > len as u64 {
+                return None;
+            }
+            return Some(Op { region, offset, len, write: None, mmap: Some(at) });
         }
         _ => return None,
     };
@@ -75,7 +83,7 @@ fn parse_op(s: &str) -> Option<Op> {
     if it.next().is_some() || !matches!(len, 1 | 2 | 4 | 8) {
         return None;
     }
-    Some(Op { region, offset, len, write, mmap: false })
+    Some(Op { region, offset, len, write, mmap: None })
 }
 
 fn group_open(group: u32, device: &str, ops: &[Op]) -> vfio::Result<()> {
@@ -178,10 +186,11 @@ fn show_device(dev: &vfio::Device, ops: &[Op]) -> vfio::Result<()> {
         }
     }
     for op in ops {
-        if op.mmap {
-            match dev.mmap_read(op.region, op.offset, op.len, 4) {
-                Ok(v) => println!("mmap_{}_{:#x}={v:#x}", op.region, op.offset),
-                Err(e) => println!("mmap_{}_{:#x}_error={}", op.region, op.offset, e.err),
+        if let Some(at) = op.mmap {
+            let key = format!("mmap_{}_{:#x}", op.region, op.offset + at);
+            match dev.mmap_read(op.region, op.offset, op.len, at as usize) {
+                Ok(v) => println!("{key}={v:#x}"),
+                Err(e) => println!("{key}_error={}", e.err),
             }
             continue;
         }

@@ -385,9 +385,9 @@ impl Device {
         Ok(None)
     }
 
-    /// mmaps `len` bytes of region `index` at `offset` (page aligned) and reads a
-    /// little-endian value of `size` bytes at its start.
-    pub fn mmap_read(&self, index: u32, offset: u64, len: usize, size: usize) -> Result<u64> {
+    /// mmaps `len` bytes of region `index` at `offset` (page aligned) and reads the
+    /// little-endian `u32` at byte `at` of the mapping (`at + 4 <= len`).
+    pub fn mmap_read(&self, index: u32, offset: u64, len: usize, at: usize) -> Result<u64> {
         let r = self.region_info(index)?;
         let what = format!("mmap region {index} at {offset:#x}+{len:#x}");
         // SAFETY: A new shared mapping of the device fd; unmapped below.
@@ -404,13 +404,8 @@ impl Device {
         if p == libc::MAP_FAILED {
             return Err(Error { what, err: io::Error::last_os_error() });
         }
-        // SAFETY: `p` maps at least `size` bytes; volatile, uncached MMIO reads.
-        let v = unsafe {
-            match size {
-                8 => std::ptr::read_volatile(p.cast::<u64>()),
-                _ => u64::from(std::ptr::read_volatile(p.cast::<u32>())),
-            }
-        };
+        // SAFETY: `p` maps `len >= at + 4` bytes; a volatile, uncached MMIO read.
+        let v = u64::from(unsafe { std::ptr::read_volatile(p.cast::<u8>().add(at).cast::<u32>()) });
         // SAFETY: Our mapping.
         unsafe { libc::munmap(p, len) };
         Ok(v)
