@@ -20,6 +20,7 @@ pub mod iommufd;
 pub mod layout;
 pub mod mdev;
 pub mod pci_driver;
+pub mod pci_io;
 pub mod uapi;
 pub mod vf;
 pub mod vfio;

@@ -19,7 +19,9 @@ use crate::{
     bar::{self, Area},
     bindings,
     config::{Bar, BarKind, VirtConfig},
-    iommufd, mdev, pci_driver, vfio,
+    iommufd, mdev, pci_driver,
+    pci_io::{self, IoMap},
+    vfio,
 };
 use core::marker::PhantomData;
 use kernel::{
@@ -30,7 +32,7 @@ use kernel::{
     },
     new_mutex, pci,
     prelude::*,
-    sync::{aref::ARef, Mutex},
+    sync::{aref::ARef, Arc, Mutex},
     uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
 };
 
@@ -124,20 +126,11 @@ impl<T: VfDriver> mdev::Driver for MdevDriver<T> {
     }
 }
 
-/// A mapped BAR of the VF (`pci_iomap`).
-struct IoMap {
-    addr: *mut c_void,
-    len: u64,
-}
-
 /// What exists while the device is open.
 struct OpenState {
-    bars: [Option<IoMap>; 6],
+    /// The memory BARs, mapped; shared with reads and writes in progress.
+    bars: [Option<Arc<IoMap>>; 6],
 }
-
-// SAFETY: The mapping addresses are only used under the device's mutex; MMIO mappings are not
-// tied to a thread.
-unsafe impl Send for OpenState {}
 
 /// The VFIO device of a wrapped VF.
 #[pin_data]
@@ -153,27 +146,12 @@ pub struct VfDevice<T: VfDriver> {
     _t: PhantomData<T>,
 }
 
-/// Raw access to the VF: the small unsafe core of this module.
-fn raw_pdev(pdev: &pci::Device) -> *mut bindings::pci_dev {
-    // CAST: `pci::Device` is a transparent wrapper of `Opaque<struct pci_dev>` (its `as_raw`
-    // is private to the kernel crate).
-    core::ptr::from_ref(pdev)
-        .cast::<bindings::pci_dev>()
-        .cast_mut()
-}
-
 /// The BARs of `pdev` as the PCI core sized them (for a VF: from the PF's SR-IOV capability).
 fn vf_bars(pdev: &pci::Device) -> [Bar; 6] {
     let mut bars = [Bar::ABSENT; 6];
     for (i, bar) in bars.iter_mut().enumerate() {
-        // SAFETY: `pdev` is valid; `resource` has more than 6 entries.
-        let res = unsafe { &(*raw_pdev(pdev)).resource[i] };
-        let flags = res.flags;
-        let size = if res.end > res.start {
-            res.end - res.start + 1
-        } else {
-            0
-        };
+        let (start, end, flags) = pci_io::resource(pdev, i);
+        let size = if end > start { end - start + 1 } else { 0 };
         let has = |f: u32| flags & f as usize != 0;
         let prefetch = has(bindings::IORESOURCE_PREFETCH);
         let kind = if size == 0 {
@@ -204,46 +182,11 @@ impl<T: VfDriver> VfDevice<T> {
     }
 
     fn cfg_size(&self) -> u64 {
-        // SAFETY: `self.pdev` is valid.
-        u64::from(unsafe { (*raw_pdev(&self.pdev)).cfg_size }.unsigned_abs())
+        pci_io::cfg_size(&self.pdev)
     }
 
     fn bar_len(&self, bar: usize) -> u64 {
         vf_bars(&self.pdev)[bar].size
-    }
-
-    fn config_dword(&self, off: u32) -> u32 {
-        let mut v = 0u32;
-        // SAFETY: `self.pdev` is valid and `v` writable. A failed read leaves 0.
-        unsafe { bindings::pci_read_config_dword(raw_pdev(&self.pdev), off as c_int, &mut v) };
-        v
-    }
-
-    /// The ranges of BAR `bar` holding the VF's MSI-X table and PBA, which must stay trapped.
-    fn msix_ranges(&self, bar: usize) -> [Area; 2] {
-        let none = Area { offset: 0, size: 0 };
-        // SAFETY: `self.pdev` is valid.
-        let cap = u32::from(unsafe { (*raw_pdev(&self.pdev)).msix_cap });
-        if cap == 0 {
-            return [none, none];
-        }
-        let entries = ((self.config_dword(cap) >> 16) & 0x7ff) + 1;
-        let table = self.config_dword(cap + bindings::PCI_MSIX_TABLE);
-        let pba = self.config_dword(cap + bindings::PCI_MSIX_PBA);
-        let range = |reg: u32, size: u64| {
-            if (reg & 0x7) as usize == bar {
-                Area {
-                    offset: u64::from(reg & !0x7),
-                    size,
-                }
-            } else {
-                none
-            }
-        };
-        [
-            range(table, u64::from(entries) * 16),
-            range(pba, u64::from(entries.div_ceil(64)) * 8),
-        ]
     }
 
     /// The parts of memory BAR `bar` userspace may mmap.
@@ -252,19 +195,16 @@ impl<T: VfDriver> VfDevice<T> {
         if !matches!(b.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
             return Ok(KVec::new());
         }
-        bar::mappable_areas(b.size, &self.msix_ranges(bar), bindings::PAGE_SIZE as u64)
+        bar::mappable_areas(
+            b.size,
+            &pci_io::msix_ranges(&self.pdev, bar),
+            bindings::PAGE_SIZE as u64,
+        )
     }
 
     /// Reads `len` bytes of config space at `off` through the virtual config space.
     fn config_read(&self, off: u16, len: u16) -> Result<u32> {
-        let mut hw = 0u32;
-        // SAFETY: `self.pdev` is valid; `hw` is a valid `u32` to write to.
-        let r = unsafe {
-            bindings::pci_user_read_config_dword(raw_pdev(&self.pdev), (off & !3).into(), &mut hw)
-        };
-        if r != 0 {
-            return Err(EIO);
-        }
+        let hw = pci_io::user_read_config_dword(&self.pdev, (off & !3).into())?;
         Ok(self.config.lock().read(off, len, hw))
     }
 
@@ -273,20 +213,7 @@ impl<T: VfDriver> VfDevice<T> {
         if self.config.lock().write(off, len, val) {
             return Ok(());
         }
-        let p = raw_pdev(&self.pdev);
-        let off = c_int::from(off);
-        // SAFETY: `p` is a valid VF; the value is truncated to the access width.
-        let r = unsafe {
-            match len {
-                1 => bindings::pci_user_write_config_byte(p, off, val as u8),
-                2 => bindings::pci_user_write_config_word(p, off, val as u16),
-                _ => bindings::pci_user_write_config_dword(p, off, val),
-            }
-        };
-        if r != 0 {
-            return Err(EIO);
-        }
-        Ok(())
+        pci_io::user_write_config(&self.pdev, off.into(), len, val)
     }
 
     /// The access width for `remaining` bytes at `pos`: the largest of 4/2/1 that is aligned.
@@ -329,50 +256,29 @@ impl<T: VfDriver> VfDevice<T> {
 
     fn rw_bar(&self, bar: usize, pos: u64, len: usize, mut io: Io<'_>) -> Result<usize> {
         // The mutex is not held across the user copies below: they may fault and take the
-        // mmap lock, which `mmap` holds when it calls in. The mapping stays valid anyway: it
-        // is torn down by `close_device`, which the VFIO core calls only once every file
-        // reference (including the one this read or write holds) is gone.
-        let (base, map_len) = {
+        // mmap lock, which `mmap` holds when it calls in. The reference keeps the mapping.
+        let map = {
             let open = self.open.lock();
-            let map = open
-                .as_ref()
-                .and_then(|o| o.bars[bar].as_ref())
-                .ok_or(EINVAL)?;
-            (map.addr, map.len)
+            open.as_ref()
+                .and_then(|o| o.bars[bar].clone())
+                .ok_or(EINVAL)?
         };
-        if pos >= map_len || len as u64 > map_len - pos {
+        if pos >= map.size() || len as u64 > map.size() - pos {
             return Err(EINVAL);
         }
         let mut done = 0usize;
         while done < len {
             let p = pos + done as u64;
             let n = Self::access_len(p, len - done);
-            // SAFETY: `p + n <= map_len`, so the access stays inside the mapping.
-            let addr = unsafe { base.byte_add(p as usize) };
             match &mut io {
                 Io::Read(w) => {
-                    // SAFETY: `addr` is an aligned address inside a live BAR mapping.
-                    let v = unsafe {
-                        match n {
-                            1 => bindings::ioread8(addr),
-                            2 => bindings::ioread16(addr),
-                            _ => bindings::ioread32(addr),
-                        }
-                    };
+                    let v = map.read(p, n)?;
                     w.write_slice(&v.to_le_bytes()[..usize::from(n)])?;
                 }
                 Io::Write(r) => {
                     let mut b = [0u8; 4];
                     r.read_slice(&mut b[..usize::from(n)])?;
-                    let v = u32::from_le_bytes(b);
-                    // SAFETY: As above.
-                    unsafe {
-                        match n {
-                            1 => bindings::iowrite8(v as u8, addr),
-                            2 => bindings::iowrite16(v as u16, addr),
-                            _ => bindings::iowrite32(v, addr),
-                        }
-                    };
+                    map.write(p, n, u32::from_le_bytes(b))?;
                 }
             }
             done += usize::from(n);
@@ -389,15 +295,6 @@ impl<T: VfDriver> VfDevice<T> {
                 self.rw_config(off, len, io)
             }
             _ => Err(EINVAL),
-        }
-    }
-
-    fn unmap_bars(&self, state: &mut OpenState) {
-        for bar in state.bars.iter_mut() {
-            if let Some(map) = bar.take() {
-                // SAFETY: `map.addr` came from `pci_iomap` on this VF and is unmapped once.
-                unsafe { bindings::pci_iounmap(raw_pdev(&self.pdev), map.addr) };
-            }
         }
     }
 }
@@ -450,9 +347,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             );
             return Err(EOPNOTSUPP);
         }
-        let p = raw_pdev(&this.pdev);
-        // SAFETY: `p` is a VF bound to our driver.
-        kernel::error::to_result(unsafe { bindings::pci_enable_device(p) })?;
+        pci_io::enable(&this.pdev)?;
         let mut state = OpenState {
             bars: [const { None }; 6],
         };
@@ -460,19 +355,17 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             if !matches!(bar.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
                 continue;
             }
-            // SAFETY: `p` is an enabled VF and `i` one of its memory BARs.
-            let addr = unsafe { bindings::pci_iomap(p, i as c_int, 0) };
-            if addr.is_null() {
-                dev_err!(this.pdev.as_ref(), "cannot map BAR{}\n", i);
-                this.unmap_bars(&mut state);
-                // SAFETY: Enabled above.
-                unsafe { bindings::pci_disable_device(p) };
-                return Err(ENOMEM);
+            let map = IoMap::new(this.pdev.clone(), i as u32, bar.size)
+                .and_then(|m| Ok(Arc::new(m, GFP_KERNEL)?));
+            match map {
+                Ok(m) => state.bars[i] = Some(m),
+                Err(e) => {
+                    dev_err!(this.pdev.as_ref(), "cannot map BAR{}: {:?}\n", i, e);
+                    drop(state);
+                    pci_io::disable(&this.pdev);
+                    return Err(e);
+                }
             }
-            state.bars[i] = Some(IoMap {
-                addr,
-                len: bar.size,
-            });
         }
         *this.open.lock() = Some(state);
         Ok(())
@@ -480,15 +373,10 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
 
     fn close_device(dev: &vfio::Device<Self>) {
         let this = dev.data();
-        let p = raw_pdev(&this.pdev);
         // Stop the VF's DMA before the user's mappings go away.
-        // SAFETY: `p` is a valid, enabled VF.
-        unsafe { bindings::pci_clear_master(p) };
-        if let Some(mut state) = this.open.lock().take() {
-            this.unmap_bars(&mut state);
-        }
-        // SAFETY: `open_device` enabled the device.
-        unsafe { bindings::pci_disable_device(p) };
+        pci_io::clear_master(&this.pdev);
+        drop(this.open.lock().take());
+        pci_io::disable(&this.pdev);
     }
 
     fn mmap(dev: &vfio::Device<Self>, vma: &VmaNew) -> Result {
