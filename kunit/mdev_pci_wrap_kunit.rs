@@ -7,6 +7,7 @@
 
 use kernel::prelude::*;
 
+mod bar;
 mod config;
 mod layout;
 
