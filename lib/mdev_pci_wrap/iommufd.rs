@@ -15,14 +15,20 @@
 //! is instantiated in vendor modules, and must stay in this module, which imports the
 //! `IOMMUFD` symbol namespace.
 
-use crate::{bindings, mdev::AsRawDevice};
+use crate::{
+    bindings,
+    mdev::AsRawDevice, //
+};
 use core::ptr::NonNull;
 use kernel::{
     device,
-    error::{from_err_ptr, to_result},
+    error::{
+        from_err_ptr,
+        to_result, //
+    },
     prelude::*,
     sync::aref::ARef,
-    types::Opaque,
+    types::Opaque, //
 };
 
 /// A user's iommufd context (`struct iommufd_ctx`), as the VFIO core passes it to a bind.

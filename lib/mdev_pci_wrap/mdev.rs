@@ -13,7 +13,10 @@ use crate::bindings;
 use core::marker::PhantomData;
 use kernel::{
     device,
-    error::{from_result, to_result},
+    error::{
+        from_result,
+        to_result, //
+    },
     prelude::*,
     types::{
         ForeignOwnable,

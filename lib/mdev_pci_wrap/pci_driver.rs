@@ -15,7 +15,10 @@ use core::marker::PhantomData;
 use kernel::{
     device,
     driver,
-    error::{from_result, to_result},
+    error::{
+        from_result,
+        to_result, //
+    },
     pci,
     prelude::*,
     types::Opaque,

@@ -9,7 +9,10 @@
 //! capability, enable/disable, iomap of a BAR it did not request). They live here so that
 //! `vf.rs` is free of `unsafe`.
 
-use crate::{bar::Area, bindings};
+use crate::{
+    bar::Area,
+    bindings, //
+};
 use kernel::{
     error::to_result,
     pci,

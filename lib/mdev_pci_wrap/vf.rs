@@ -16,12 +16,24 @@
 //!    open through the legacy type1 container, where no such binding happens, is refused.
 
 use crate::{
-    bar::{self, Area},
+    bar::{
+        self,
+        Area, //
+    },
     bindings,
-    config::{Bar, BarKind, VirtConfig},
-    iommufd, mdev, pci_driver,
-    pci_io::{self, IoMap},
-    vfio,
+    config::{
+        Bar,
+        BarKind,
+        VirtConfig, //
+    },
+    iommufd,
+    mdev,
+    pci_driver,
+    pci_io::{
+        self,
+        IoMap, //
+    },
+    vfio, //
 };
 use core::marker::PhantomData;
 use kernel::{
@@ -32,8 +44,17 @@ use kernel::{
     },
     new_mutex, pci,
     prelude::*,
-    sync::{aref::ARef, Arc, Mutex},
-    uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice,
+        UserSliceReader,
+        UserSliceWriter, //
+    },
 };
 
 /// The region offset encoding every vfio-pci device uses: region index in bits 40 and up.

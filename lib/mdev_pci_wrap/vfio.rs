@@ -9,16 +9,37 @@
 //! [`Operations`], a `#[vtable]` trait over `struct vfio_device_ops`; the VFIO core calls it
 //! for the device file descriptors that userspace opens through the group or the cdev.
 
-use crate::{bar::Area, bindings, iommufd, mdev::AsRawDevice};
-use core::{marker::PhantomData, mem, ptr::NonNull};
+use crate::{
+    bar::Area,
+    bindings,
+    iommufd,
+    mdev::AsRawDevice, //
+};
+use core::{
+    marker::PhantomData,
+    mem,
+    ptr::NonNull, //
+};
 use kernel::{
     device,
-    error::{from_err_ptr, to_result, VTABLE_DEFAULT_ERROR},
+    error::{
+        from_err_ptr,
+        to_result,
+        VTABLE_DEFAULT_ERROR, //
+    },
     mm::virt::VmaNew,
     prelude::*,
-    sync::aref::{ARef, AlwaysRefCounted},
+    sync::aref::{
+        ARef,
+        AlwaysRefCounted, //
+    },
     types::Opaque,
-    uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
+    uaccess::{
+        UserPtr,
+        UserSlice,
+        UserSliceReader,
+        UserSliceWriter, //
+    },
 };
 
 /// A VFIO device whose driver data is `T`.

@@ -12,8 +12,15 @@
 //! echo $(uuidgen) > /sys/class/mdev_bus/$VF/mdev_supported_types/mpw_sample-vf/create
 //! ```
 
-use kernel::{c_str, prelude::*};
-use mdev_pci_wrap::{mdev::TypeInfo, pci_driver::IdTable, vf::VfDriver};
+use kernel::{
+    c_str,
+    prelude::*, //
+};
+use mdev_pci_wrap::{
+    mdev::TypeInfo,
+    pci_driver::IdTable,
+    vf::VfDriver, //
+};
 
 /// Any VF, as it is.
 struct Sample;
