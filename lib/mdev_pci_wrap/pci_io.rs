@@ -15,6 +15,7 @@ use crate::{
 };
 use kernel::{
     error::to_result,
+    mm::virt::VmaNew,
     pci,
     prelude::*,
     sync::aref::ARef, //
@@ -101,6 +102,19 @@ pub fn disable(pdev: &pci::Device) {
 pub fn clear_master(pdev: &pci::Device) {
     // SAFETY: `pdev` is valid.
     unsafe { bindings::pci_clear_master(raw(pdev)) }
+}
+
+/// Maps BAR `bar` of `pdev` from byte `offset` (page aligned) into the whole of `vma`,
+/// uncached. The caller checked that the range lies in the BAR and may be mapped.
+pub fn mmap_bar(vma: &VmaNew, pdev: &pci::Device, bar: u32, offset: u64) -> Result {
+    vma.set_io();
+    vma.set_dontexpand();
+    vma.set_dontdump();
+    // SAFETY: `vma` is being set up; `pdev` is valid and `bar` one of its memory BARs
+    // (caller); the helper maps exactly the VMA's range.
+    to_result(unsafe {
+        bindings::mpw_helper_mmap_bar(vma.as_ptr(), raw(pdev), bar as c_int, offset)
+    })
 }
 
 /// The location of the MSI-X table and PBA in BAR `bar` of `pdev` (empty areas if elsewhere).

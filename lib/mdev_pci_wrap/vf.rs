@@ -157,6 +157,8 @@ struct OpenState {
 #[pin_data]
 pub struct VfDevice<T: VfDriver> {
     pdev: ARef<pci::Device>,
+    /// The VF's BARs, as the PCI core sized them at bind time.
+    bars: [Bar; 6],
     #[pin]
     config: Mutex<VirtConfig>,
     #[pin]
@@ -195,6 +197,7 @@ impl<T: VfDriver> VfDevice<T> {
         let config = VirtConfig::new(pdev.vendor_id().as_raw(), pdev.device_id(), &bars);
         try_pin_init!(Self {
             pdev,
+            bars,
             config <- new_mutex!(config),
             open <- new_mutex!(None),
             dma <- new_mutex!(None),
@@ -207,12 +210,12 @@ impl<T: VfDriver> VfDevice<T> {
     }
 
     fn bar_len(&self, bar: usize) -> u64 {
-        vf_bars(&self.pdev)[bar].size
+        self.bars[bar].size
     }
 
     /// The parts of memory BAR `bar` userspace may mmap.
     fn mappable(&self, bar: usize) -> Result<KVec<Area>> {
-        let b = vf_bars(&self.pdev)[bar];
+        let b = self.bars[bar];
         if !matches!(b.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
             return Ok(KVec::new());
         }
@@ -237,74 +240,35 @@ impl<T: VfDriver> VfDevice<T> {
         pci_io::user_write_config(&self.pdev, off.into(), len, val)
     }
 
-    /// The access width for `remaining` bytes at `pos`: the largest of 4/2/1 that is aligned.
-    fn access_len(pos: u64, remaining: usize) -> u16 {
-        if remaining >= 4 && pos % 4 == 0 {
-            4
-        } else if remaining >= 2 && pos % 2 == 0 {
-            2
-        } else {
-            1
-        }
+    fn rw_config(&self, pos: u64, len: usize, io: Io<'_>) -> Result<usize> {
+        // Offsets are below the config size (at most 4096): `as u16` is lossless.
+        transfer(
+            self.cfg_size(),
+            pos,
+            len,
+            io,
+            |p, n| self.config_read(p as u16, n),
+            |p, n, v| self.config_write(p as u16, n, v),
+        )
     }
 
-    fn rw_config(&self, pos: u64, len: usize, mut io: Io<'_>) -> Result<usize> {
-        let size = self.cfg_size();
-        if pos >= size || len as u64 > size - pos {
-            return Err(EINVAL);
-        }
-        let mut done = 0usize;
-        while done < len {
-            let p = pos + done as u64;
-            let n = Self::access_len(p, len - done);
-            // `p < size <= 4096`.
-            let off = p as u16;
-            match &mut io {
-                Io::Read(w) => {
-                    let v = self.config_read(off, n)?;
-                    w.write_slice(&v.to_le_bytes()[..usize::from(n)])?;
-                }
-                Io::Write(r) => {
-                    let mut b = [0u8; 4];
-                    r.read_slice(&mut b[..usize::from(n)])?;
-                    self.config_write(off, n, u32::from_le_bytes(b))?;
-                }
-            }
-            done += usize::from(n);
-        }
-        Ok(done)
-    }
-
-    fn rw_bar(&self, bar: usize, pos: u64, len: usize, mut io: Io<'_>) -> Result<usize> {
-        // The mutex is not held across the user copies below: they may fault and take the
-        // mmap lock, which `mmap` holds when it calls in. The reference keeps the mapping.
+    fn rw_bar(&self, bar: usize, pos: u64, len: usize, io: Io<'_>) -> Result<usize> {
+        // The mutex is not held across the user copies: they may fault and take the mmap
+        // lock, which `mmap` holds when it calls in. The reference keeps the mapping.
         let map = {
             let open = self.open.lock();
             open.as_ref()
                 .and_then(|o| o.bars[bar].clone())
                 .ok_or(EINVAL)?
         };
-        if pos >= map.size() || len as u64 > map.size() - pos {
-            return Err(EINVAL);
-        }
-        let mut done = 0usize;
-        while done < len {
-            let p = pos + done as u64;
-            let n = Self::access_len(p, len - done);
-            match &mut io {
-                Io::Read(w) => {
-                    let v = map.read(p, n)?;
-                    w.write_slice(&v.to_le_bytes()[..usize::from(n)])?;
-                }
-                Io::Write(r) => {
-                    let mut b = [0u8; 4];
-                    r.read_slice(&mut b[..usize::from(n)])?;
-                    map.write(p, n, u32::from_le_bytes(b))?;
-                }
-            }
-            done += usize::from(n);
-        }
-        Ok(done)
+        transfer(
+            map.size(),
+            pos,
+            len,
+            io,
+            |p, n| map.read(p, n),
+            |p, n, v| map.write(p, n, v),
+        )
     }
 
     fn rw(&self, pos: u64, len: usize, io: Io<'_>) -> Result<usize> {
@@ -318,6 +282,47 @@ impl<T: VfDriver> VfDevice<T> {
             _ => Err(EINVAL),
         }
     }
+}
+
+/// The access width for `remaining` bytes at `pos`: the largest of 4/2/1 that is aligned.
+fn access_len(pos: u64, remaining: usize) -> u16 {
+    if remaining >= 4 && pos % 4 == 0 {
+        4
+    } else if remaining >= 2 && pos % 2 == 0 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Moves `len` bytes at `pos` of a region of `size` bytes between userspace and the device,
+/// in naturally aligned accesses of 4, 2 or 1 bytes done by `read`/`write` (offset, width).
+fn transfer(
+    size: u64,
+    pos: u64,
+    len: usize,
+    mut io: Io<'_>,
+    read: impl Fn(u64, u16) -> Result<u32>,
+    write: impl Fn(u64, u16, u32) -> Result,
+) -> Result<usize> {
+    if pos >= size || len as u64 > size - pos {
+        return Err(EINVAL);
+    }
+    let mut done = 0usize;
+    while done < len {
+        let p = pos + done as u64;
+        let n = access_len(p, len - done);
+        match &mut io {
+            Io::Read(w) => w.write_slice(&read(p, n)?.to_le_bytes()[..usize::from(n)])?,
+            Io::Write(r) => {
+                let mut b = [0u8; 4];
+                r.read_slice(&mut b[..usize::from(n)])?;
+                write(p, n, u32::from_le_bytes(b))?;
+            }
+        }
+        done += usize::from(n);
+    }
+    Ok(done)
 }
 
 /// The direction of a region access.
@@ -372,7 +377,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         let mut state = OpenState {
             bars: [const { None }; 6],
         };
-        for (i, bar) in vf_bars(&this.pdev).iter().enumerate() {
+        for (i, bar) in this.bars.iter().enumerate() {
             if !matches!(bar.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
                 continue;
             }
@@ -421,7 +426,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             );
             return Err(EINVAL);
         }
-        vfio::mmap_bar(vma, &this.pdev, index as u32, off)
+        pci_io::mmap_bar(vma, &this.pdev, index as u32, off)
     }
 
     fn request(dev: &vfio::Device<Self>, count: u32) {

@@ -553,21 +553,6 @@ pub fn vma_offset(vma: &VmaNew) -> u64 {
     (pgoff as u64) << bindings::PAGE_SHIFT
 }
 
-/// Maps BAR `bar` of `pdev` from byte `offset` (page aligned) into the whole of `vma`,
-/// uncached. The caller checked that the range lies in the BAR and may be mapped.
-pub fn mmap_bar(vma: &VmaNew, pdev: &kernel::pci::Device, bar: u32, offset: u64) -> Result {
-    // CAST: `pci::Device` is a transparent wrapper of `Opaque<struct pci_dev>`.
-    let pdev = core::ptr::from_ref(pdev)
-        .cast::<bindings::pci_dev>()
-        .cast_mut();
-    vma.set_io();
-    vma.set_dontexpand();
-    vma.set_dontdump();
-    // SAFETY: `vma` is being set up; `pdev` is valid and `bar` one of its memory BARs
-    // (caller); the helper maps exactly the VMA's range.
-    to_result(unsafe { bindings::mpw_helper_mmap_bar(vma.as_ptr(), pdev, bar as c_int, offset) })
-}
-
 /// A VFIO device made visible to userspace (group node, cdev), as an emulated-IOMMU device.
 ///
 /// Dropping it unregisters the device, which waits until userspace has closed it, calling
