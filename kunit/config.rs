@@ -113,4 +113,71 @@ mod tests {
         assert!(c.write(0x30, 4, 0xffff_ffff));
         assert_eq!(c.read(0x30, 4, 0xffff_ffff), 0);
     }
+
+    /// MSI-X: the host enables the function's MSI-X; userspace sees and keeps its own enable
+    /// and function-mask bits, the rest of the capability reads from the hardware, and no
+    /// write reaches it.
+    #[test]
+    fn msix_enable_and_mask_are_virtual() {
+        let mut c = VirtConfig::new(0x1b36, 0x0010, &igbvf_bars()).with_msix(0x70);
+        // ID 0x11, next 0, Message Control: enabled by the host, table size 3.
+        let hw = 0x8002_0011;
+        assert_eq!(c.read(0x70, 4, hw), 0x0002_0011);
+        assert_eq!(c.read(0x72, 2, hw), 0x0002);
+        assert!(c.write(0x72, 2, 0xc7ff));
+        assert_eq!(c.read(0x70, 4, hw), 0xc002_0011);
+        assert_eq!(c.read(0x73, 1, 0x0002_0011), 0xc0);
+        assert!(c.write(0x73, 1, 0x80));
+        assert_eq!(c.read(0x72, 2, hw), 0x8002);
+        // Table and PBA locations: hardware values, read-only.
+        assert!(c.write(0x74, 4, 0x1234_5678));
+        assert_eq!(c.read(0x74, 4, 0x0000_3000), 0x0000_3000);
+        assert!(c.write(0x78, 4, 0));
+        // Past the capability: passed through.
+        assert!(!c.write(0x7c, 4, 0));
+    }
+
+    /// MSI with 64-bit addresses and per-vector masking: enable, multiple message enable,
+    /// address, data and mask are userspace's own; pending bits read from the hardware.
+    #[test]
+    fn msi_registers_are_virtual() {
+        // Message Control: per-vector masking, 64-bit, 4 vectors capable (MMC 2).
+        let mut c = VirtConfig::new(0x1234, 0x11e8, &igbvf_bars()).with_msi(0x50, 0x0184);
+        // The host enabled MSI with 2 vectors.
+        let hw_ctrl = 0x0195_7005;
+        assert_eq!(c.read(0x50, 4, hw_ctrl), 0x0184_7005);
+        // Enable with MME 3 (8 vectors): capped to what the function can do (4).
+        assert!(c.write(0x52, 2, 0x0031));
+        assert_eq!(c.read(0x52, 2, hw_ctrl), 0x01a5);
+        for (off, val) in [
+            (0x54, 0xfee0_1000),
+            (0x58, 0x1),
+            (0x5c, 0x4041),
+            (0x60, 0x2),
+        ] {
+            assert!(c.write(off, 4, val));
+            assert_eq!(c.read(off, 4, 0xdead_beef), val);
+        }
+        // Byte writes compose.
+        assert!(c.write(0x5d, 1, 0x99));
+        assert_eq!(c.read(0x5c, 4, 0), 0x9941);
+        // Pending: the hardware's, read-only.
+        assert!(c.write(0x64, 4, 0xffff_ffff));
+        assert_eq!(c.read(0x64, 4, 0x1), 0x1);
+        assert!(!c.write(0x68, 4, 0));
+    }
+
+    /// MSI with 32-bit addresses and no masking: data follows the address; nothing after.
+    #[test]
+    fn msi_32bit_layout() {
+        let mut c = VirtConfig::new(0x1234, 0x11e8, &igbvf_bars()).with_msi(0x40, 0x0000);
+        assert!(c.write(0x44, 4, 0xfee0_0000));
+        assert!(c.write(0x48, 2, 0x4021));
+        assert_eq!(c.read(0x48, 4, 0xffff_ffff), 0x4021);
+        assert_eq!(c.read(0x44, 4, 0), 0xfee0_0000);
+        // MME stays 0: the function is capable of one vector.
+        assert!(c.write(0x42, 2, 0x0071));
+        assert_eq!(c.read(0x42, 2, 0x0000), 0x0001);
+        assert!(!c.write(0x4c, 4, 0));
+    }
 }

@@ -11,7 +11,12 @@
 //! - the vendor and device IDs (read-only, from what the PCI core learned for the VF);
 //! - the six BARs and the expansion ROM BAR, as the BAR sizing protocol expects: a write is
 //!   stored, a read returns the stored address masked to the BAR's size, with the BAR's
-//!   type bits. An absent BAR (and the ROM BAR of a VF) reads 0 and ignores writes.
+//!   type bits. An absent BAR (and the ROM BAR of a VF) reads 0 and ignores writes;
+//! - the MSI and MSI-X capabilities, whose hardware registers the host programs when
+//!   userspace enables vectors through `VFIO_DEVICE_SET_IRQS`: userspace sees and writes its
+//!   own enable, function-mask, multiple-message-enable, address, data and mask values (which
+//!   it emulates for its guest); the capability layout, table and PBA locations and pending
+//!   bits read from the hardware; writes never reach it.
 //!
 //! Everything else passes through to the hardware. This module is pure logic: the VFIO
 //! device reads the hardware dword and lets [`VirtConfig::read`] overlay it.
@@ -70,7 +75,54 @@ struct BarReg {
     flags: u32,
 }
 
-/// The emulated registers of a VF's configuration header.
+/// MSI Message Control: MSI enable.
+const MSI_FLAGS_ENABLE: u16 = 0x0001;
+/// MSI Message Control: Multiple Message Capable (log2 of the vectors).
+const MSI_FLAGS_QMASK: u16 = 0x000e;
+/// MSI Message Control: Multiple Message Enable.
+const MSI_FLAGS_QSIZE: u16 = 0x0070;
+/// MSI Message Control: 64-bit addresses.
+const MSI_FLAGS_64BIT: u16 = 0x0080;
+/// MSI Message Control: per-vector masking.
+const MSI_FLAGS_MASKBIT: u16 = 0x0100;
+/// MSI-X Message Control: function mask and enable.
+const MSIX_FLAGS_VIRT: u16 = 0xc000;
+
+/// The MSI capability as userspace sees it.
+#[derive(Clone, Debug)]
+struct MsiCap {
+    /// Config-space offset of the capability (dword aligned).
+    off: u16,
+    /// The hardware Message Control: which registers exist.
+    hw_flags: u16,
+    /// The enable and multiple-message-enable bits userspace wrote.
+    flags: u16,
+    /// Address low, address high, data, mask bits, as userspace wrote them.
+    regs: [u32; 4],
+}
+
+/// One emulated config dword.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reg {
+    /// Vendor and device ID.
+    Ids,
+    /// BAR `i`.
+    Bar(usize),
+    /// The expansion ROM BAR.
+    Rom,
+    /// The first dword of the MSI-X capability (ID, next, Message Control).
+    MsixCtrl,
+    /// The MSI-X table and PBA location registers (read-only).
+    MsixLocation,
+    /// The first dword of the MSI capability.
+    MsiCtrl,
+    /// MSI register `i` of [`MsiCap::regs`].
+    Msi(usize),
+    /// MSI pending bits: read from the hardware, writes dropped.
+    MsiPending,
+}
+
+/// The emulated registers of a VF's configuration space.
 #[derive(Clone, Debug)]
 pub struct VirtConfig {
     vendor: u16,
@@ -78,6 +130,20 @@ pub struct VirtConfig {
     regs: [BarReg; 6],
     /// The last values written to the BAR registers.
     bar_values: [u32; 6],
+    /// The MSI-X capability's offset and the Message Control bits userspace wrote.
+    msix: Option<(u16, u16)>,
+    msi: Option<MsiCap>,
+}
+
+/// `old` with the `len` (1, 2 or 4) bytes at byte `off & 3` of the dword replaced by `val`.
+fn merge(old: u32, off: u16, len: u16, val: u32) -> u32 {
+    let shift = u32::from(off & 3) * 8;
+    let mask: u32 = match len {
+        1 => 0xff,
+        2 => 0xffff,
+        _ => 0xffff_ffff,
+    } << shift;
+    (old & !mask) | ((val << shift) & mask)
 }
 
 impl VirtConfig {
@@ -133,26 +199,84 @@ impl VirtConfig {
             device,
             regs,
             bar_values: [0; 6],
+            msix: None,
+            msi: None,
         }
     }
 
-    /// The value of the emulated dword at `off` (dword aligned), if that dword is emulated.
-    fn virt_dword(&self, off: u16, hw: u32) -> u32 {
+    /// Emulates the MSI-X capability at `off` (dword aligned, as capability pointers are).
+    pub fn with_msix(mut self, off: u16) -> Self {
+        self.msix = Some((off & !3, 0));
+        self
+    }
+
+    /// Emulates the MSI capability at `off`, whose hardware Message Control is `hw_flags`.
+    pub fn with_msi(mut self, off: u16, hw_flags: u16) -> Self {
+        self.msi = Some(MsiCap {
+            off: off & !3,
+            hw_flags,
+            flags: 0,
+            regs: [0; 4],
+        });
+        self
+    }
+
+    /// The emulated register at dword offset `off`, if that dword is emulated.
+    fn reg(&self, off: u16) -> Option<Reg> {
         match off {
-            VENDOR_ID => u32::from(self.vendor) | (u32::from(self.device) << 16),
-            0x10..=0x27 => {
-                let i = usize::from((off - BAR0) / 4);
+            VENDOR_ID => return Some(Reg::Ids),
+            0x10..=0x27 => return Some(Reg::Bar(usize::from((off - BAR0) / 4))),
+            ROM_BAR => return Some(Reg::Rom),
+            _ => {}
+        }
+        if let Some((cap, _)) = self.msix {
+            match off.checked_sub(cap) {
+                Some(0) => return Some(Reg::MsixCtrl),
+                Some(4 | 8) => return Some(Reg::MsixLocation),
+                _ => {}
+            }
+        }
+        let msi = self.msi.as_ref()?;
+        let is64 = msi.hw_flags & MSI_FLAGS_64BIT != 0;
+        let maskable = msi.hw_flags & MSI_FLAGS_MASKBIT != 0;
+        // Address low, [address high], data, [mask, pending].
+        let data = if is64 { 0xc } else { 0x8 };
+        match off.checked_sub(msi.off)? {
+            0 => Some(Reg::MsiCtrl),
+            4 => Some(Reg::Msi(0)),
+            8 if is64 => Some(Reg::Msi(1)),
+            d if d == data => Some(Reg::Msi(2)),
+            d if maskable && d == data + 4 => Some(Reg::Msi(3)),
+            d if maskable && d == data + 8 => Some(Reg::MsiPending),
+            _ => None,
+        }
+    }
+
+    /// The value of the dword at `off` (dword aligned) given the hardware's.
+    fn virt_dword(&self, off: u16, hw: u32) -> u32 {
+        let Some(reg) = self.reg(off) else {
+            return hw;
+        };
+        match reg {
+            Reg::Ids => u32::from(self.vendor) | (u32::from(self.device) << 16),
+            Reg::Bar(i) => {
                 let r = self.regs[i];
                 (self.bar_values[i] & r.mask) | r.flags
             }
-            ROM_BAR => 0,
-            _ => hw,
+            Reg::Rom => 0,
+            Reg::MsixCtrl => {
+                let flags = self.msix.map_or(0, |(_, f)| f);
+                let virt = u32::from(MSIX_FLAGS_VIRT) << 16;
+                (hw & !virt) | ((u32::from(flags) << 16) & virt)
+            }
+            Reg::MsiCtrl => {
+                let flags = self.msi.as_ref().map_or(0, |m| m.flags);
+                let virt = u32::from(MSI_FLAGS_ENABLE | MSI_FLAGS_QSIZE) << 16;
+                (hw & !virt) | ((u32::from(flags) << 16) & virt)
+            }
+            Reg::Msi(i) => self.msi.as_ref().map_or(0, |m| m.regs[i]),
+            Reg::MsixLocation | Reg::MsiPending => hw,
         }
-    }
-
-    /// Whether the byte at `off` is emulated (not passed through).
-    pub fn is_virtual(off: u16) -> bool {
-        matches!(off, 0x00..=0x03 | 0x10..=0x27 | 0x30..=0x33)
     }
 
     /// Returns what a read of `len` (1, 2 or 4) bytes at `off` (aligned to `len`) sees, given
@@ -173,20 +297,37 @@ impl VirtConfig {
     /// Returns `true` if the write went to an emulated register (and must not reach the
     /// hardware), `false` if it is to be passed through.
     pub fn write(&mut self, off: u16, len: u16, val: u32) -> bool {
-        if !Self::is_virtual(off) {
+        let Some(reg) = self.reg(off & !3) else {
             return false;
+        };
+        match reg {
+            Reg::Bar(i) => self.bar_values[i] = merge(self.bar_values[i], off, len, val),
+            Reg::MsixCtrl => {
+                if let Some((_, flags)) = self.msix.as_mut() {
+                    let dword = merge(u32::from(*flags) << 16, off, len, val);
+                    *flags = (dword >> 16) as u16 & MSIX_FLAGS_VIRT;
+                }
+            }
+            Reg::MsiCtrl => {
+                if let Some(msi) = self.msi.as_mut() {
+                    let dword = merge(u32::from(msi.flags) << 16, off, len, val);
+                    let mut flags = (dword >> 16) as u16 & (MSI_FLAGS_ENABLE | MSI_FLAGS_QSIZE);
+                    // No more vectors than the function is capable of (as vfio-pci).
+                    let capable = (msi.hw_flags & MSI_FLAGS_QMASK) >> 1;
+                    if (flags & MSI_FLAGS_QSIZE) >> 4 > capable {
+                        flags = (flags & !MSI_FLAGS_QSIZE) | (capable << 4);
+                    }
+                    msi.flags = flags;
+                }
+            }
+            Reg::Msi(i) => {
+                if let Some(msi) = self.msi.as_mut() {
+                    msi.regs[i] = merge(msi.regs[i], off, len, val);
+                }
+            }
+            // IDs, the ROM BAR, the MSI-X locations and MSI pending bits are read-only.
+            Reg::Ids | Reg::Rom | Reg::MsixLocation | Reg::MsiPending => {}
         }
-        if let 0x10..=0x27 = off {
-            let i = usize::from((off - BAR0) / 4);
-            let shift = u32::from(off & 3) * 8;
-            let mask: u32 = match len {
-                1 => 0xff,
-                2 => 0xffff,
-                _ => 0xffff_ffff,
-            } << shift;
-            self.bar_values[i] = (self.bar_values[i] & !mask) | ((val << shift) & mask);
-        }
-        // IDs and the ROM BAR are read-only: the write is dropped.
         true
     }
 }

@@ -57,7 +57,7 @@ impl Device {
     }
 
     /// Returns the raw pointer to the `struct mdev_parent` this mdev was created on.
-    pub(crate) fn parent_raw(&self) -> *mut bindings::mdev_parent {
+    fn parent_raw(&self) -> *mut bindings::mdev_parent {
         // SAFETY: By the type invariant `self.as_raw()` is valid; the mdev core sets `type` at
         // creation and `type->parent` at parent registration, and both outlive the mdev.
         unsafe { (*(*self.as_raw()).type_).parent }
@@ -90,14 +90,19 @@ pub trait Driver: Send + Sync + 'static {
     /// Per-mdev data, created by [`Driver::probe`] and handed back to [`Driver::remove`].
     type Data: Send + Sync;
 
+    /// Per-parent data: given to [`Parent::new`], lent to [`Driver::probe`] of the parent's
+    /// mdevs. It outlives them.
+    type ParentData: Send + Sync;
+
     /// The `device_api` sysfs attribute of every type, e.g. `c"vfio-pci"`.
     const DEVICE_API: &'static CStr;
 
     /// How many mdevs one parent may have at a time (the mdev core counts them).
     const MAX_INSTANCES: u32;
 
-    /// Called inside the sysfs `create` write; an error fails that write.
-    fn probe(mdev: &Device) -> Result<Pin<KBox<Self::Data>>>;
+    /// Called inside the sysfs `create` write on the parent whose data is `parent`; an error
+    /// fails that write.
+    fn probe(mdev: &Device, parent: &Self::ParentData) -> Result<Pin<KBox<Self::Data>>>;
 
     /// Called when the mdev is removed; takes the data back.
     fn remove(mdev: &Device, data: Pin<KBox<Self::Data>>);
@@ -163,8 +168,10 @@ impl<T: Driver> DriverRegistration<T> {
     extern "C" fn probe_callback(mdev: *mut bindings::mdev_device) -> c_int {
         // SAFETY: The mdev core calls probe with a valid mdev that outlives the call.
         let dev = unsafe { Device::from_raw(mdev) };
+        // SAFETY: Only `Parent::<T::ParentData>::new` registers parents with this driver.
+        let parent = unsafe { Parent::<T::ParentData>::of(dev) };
         from_result(|| {
-            let data = T::probe(dev)?;
+            let data = T::probe(dev, &parent.data)?;
             let ptr = data.into_foreign();
             // SAFETY: `dev.as_dev()` is a valid device; its driver data is ours while bound.
             unsafe { bindings::dev_set_drvdata(dev.as_dev().as_raw_mut(), ptr) };
@@ -241,35 +248,39 @@ impl<Ctx: device::DeviceContext> AsRawDevice for device::Device<Ctx> {
     }
 }
 
-/// An mdev parent: a device registered with the mdev core with a set of types.
+/// An mdev parent: a device registered with the mdev core with a set of types, and the
+/// data `P` its mdev driver's probe gets for it.
 ///
 /// # Invariants
 ///
 /// `parent` is registered with `mdev_register_parent` for the whole life of `self`; `types`
-/// and `type_ptrs` are not modified while it is.
+/// and `type_ptrs` are not modified while it is. `data` outlives the registration.
 #[pin_data(PinnedDrop)]
-pub struct Parent {
+pub struct Parent<P> {
     #[pin]
     parent: Opaque<bindings::mdev_parent>,
     types: KVec<KBox<TypeStorage>>,
     type_ptrs: KVec<*mut bindings::mdev_type>,
+    data: P,
 }
 
 // SAFETY: The raw pointers point into `types`, owned by `self`; the mdev core synchronises
-// its own use of the registration.
-unsafe impl Send for Parent {}
-// SAFETY: See above; `&Parent` gives no access to the pointers.
-unsafe impl Sync for Parent {}
+// its own use of the registration; `P` is `Send`.
+unsafe impl<P: Send> Send for Parent<P> {}
+// SAFETY: See above; `&Parent` gives no access to the pointers, only to `&P`.
+unsafe impl<P: Sync> Sync for Parent<P> {}
 
-impl Parent {
-    /// Registers `dev` as an mdev parent for `driver` with `types`.
+impl<P: Send + Sync> Parent<P> {
+    /// Registers `dev` as an mdev parent for `driver` with `types`; the driver's probe gets
+    /// `data` for every mdev created on it.
     ///
     /// `dev` must stay bound to its driver for the life of the returned parent, which is
     /// guaranteed when the parent lives in that driver's device data.
-    pub fn new<T: Driver>(
+    pub fn new<T: Driver<ParentData = P>>(
         dev: &device::Device<device::Bound>,
         driver: &'static DriverRegistration<T>,
         types: &[TypeInfo],
+        data: P,
     ) -> impl PinInit<Self, Error> {
         let raw_dev = dev.as_raw_mut();
         let mut v_types = KVec::new();
@@ -305,6 +316,7 @@ impl Parent {
         try_pin_init!(Self {
             types: { prepared?; v_types },
             type_ptrs: v_ptrs,
+            data,
             parent <- Opaque::try_ffi_init(|p: *mut bindings::mdev_parent| {
                 let n = u32::try_from(type_ptrs.len()).map_err(|_| EINVAL)?;
                 // INVARIANT: On success the parent is registered with pointers into the
@@ -329,18 +341,19 @@ impl Parent {
     ///
     /// # Safety
     ///
-    /// `mdev` must have been created on a parent registered through [`Parent::new`] (true for
-    /// every mdev bound to a driver whose parents are all [`Parent`]s).
-    pub(crate) unsafe fn of<'a>(mdev: &'a Device) -> &'a Parent {
+    /// `mdev` must have been created on a parent registered through `Parent::<P>::new` (true
+    /// for every mdev of a driver `T`: only `Parent::<T::ParentData>::new` registers parents
+    /// with it).
+    unsafe fn of(mdev: &Device) -> &Self {
         let raw = mdev.parent_raw().cast::<Opaque<bindings::mdev_parent>>();
         // SAFETY: By the safety requirements `raw` is the `parent` field of a live `Parent`,
         // which outlives its mdevs (dropping it unregisters them first).
-        unsafe { &*kernel::container_of!(raw, Parent, parent) }
+        unsafe { &*kernel::container_of!(raw, Self, parent) }
     }
 }
 
 #[pinned_drop]
-impl PinnedDrop for Parent {
+impl<P> PinnedDrop for Parent<P> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: By the type invariant the parent is registered. This removes every mdev of
         // the parent first (waiting for their users to close them).

@@ -16,7 +16,10 @@
 pub mod bar;
 pub mod bindings;
 pub mod config;
+pub mod eventfd;
+pub mod interrupts;
 pub mod iommufd;
+pub mod irq;
 pub mod layout;
 pub mod mdev;
 pub mod pci_driver;

@@ -22,7 +22,7 @@ use kernel::{
 };
 
 /// The raw `struct pci_dev` of `pdev`.
-fn raw(pdev: &pci::Device) -> *mut bindings::pci_dev {
+pub(crate) fn raw(pdev: &pci::Device) -> *mut bindings::pci_dev {
     // CAST: `pci::Device` is a transparent wrapper of `Opaque<struct pci_dev>` (its `as_raw`
     // is private to the kernel crate).
     core::ptr::from_ref(pdev)
@@ -47,6 +47,12 @@ pub fn cfg_size(pdev: &pci::Device) -> u64 {
 pub fn msix_cap(pdev: &pci::Device) -> u32 {
     // SAFETY: `pdev` is valid.
     u32::from(unsafe { (*raw(pdev)).msix_cap })
+}
+
+/// The config-space offset of `pdev`'s MSI capability, or 0.
+pub fn msi_cap(pdev: &pci::Device) -> u32 {
+    // SAFETY: `pdev` is valid.
+    u32::from(unsafe { (*raw(pdev)).msi_cap })
 }
 
 /// A config dword as the kernel reads it (0 if the read fails).

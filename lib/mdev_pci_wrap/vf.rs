@@ -26,6 +26,10 @@ use crate::{
         BarKind,
         VirtConfig, //
     },
+    interrupts::{
+        Interrupts, //
+        IrqCounts,
+    },
     iommufd,
     mdev,
     pci_driver,
@@ -82,12 +86,11 @@ pub trait VfModule: VfDriver {
     fn mdev_driver() -> &'static mdev::DriverRegistration<MdevDriver<Self>>;
 }
 
-/// The state of a VF bound to a [`VfDriver`]: an mdev parent.
+/// The state of a VF bound to a [`VfDriver`]: an mdev parent whose mdevs get the VF.
 #[pin_data]
 pub struct VfParent<T: VfDriver> {
-    pdev: ARef<pci::Device>,
     #[pin]
-    parent: mdev::Parent,
+    parent: mdev::Parent<ARef<pci::Device>>,
     _t: PhantomData<T>,
 }
 
@@ -106,8 +109,7 @@ impl<T: VfModule> pci_driver::Driver for VfPciDriver<T> {
             dev.device_id()
         );
         try_pin_init!(VfParent {
-            pdev: dev.into(),
-            parent <- mdev::Parent::new(dev.as_ref(), T::mdev_driver(), T::TYPES),
+            parent <- mdev::Parent::new(dev.as_ref(), T::mdev_driver(), T::TYPES, dev.into()),
             _t: PhantomData,
         })
     }
@@ -123,20 +125,15 @@ pub struct MdevDriver<T: VfDriver>(PhantomData<T>);
 
 impl<T: VfDriver> mdev::Driver for MdevDriver<T> {
     type Data = MdevState<T>;
+    type ParentData = ARef<pci::Device>;
     const DEVICE_API: &'static CStr = c_str!("vfio-pci");
     // One mdev per VF: the VF is the whole device.
     const MAX_INSTANCES: u32 = 1;
 
-    fn probe(mdev: &mdev::Device) -> Result<Pin<KBox<Self::Data>>> {
-        // SAFETY: Every parent of `MdevDriver<T>` is the `parent` of a `VfParent<T>`: only
-        // `VfPciDriver<T>::probe` registers parents with this driver.
-        let parent = unsafe { mdev::Parent::of(mdev) };
-        // SAFETY: See above: `parent` is the `parent` field of a live `VfParent<T>`.
-        let vf =
-            unsafe { &*kernel::container_of!(core::ptr::from_ref(parent), VfParent<T>, parent) };
-        let vdev = vfio::Device::new(mdev.as_dev(), VfDevice::<T>::new(vf.pdev.clone()))?;
+    fn probe(mdev: &mdev::Device, vf: &ARef<pci::Device>) -> Result<Pin<KBox<Self::Data>>> {
+        let vdev = vfio::Device::new(mdev.as_dev(), VfDevice::<T>::new(vf.clone()))?;
         let reg = vfio::Registration::new(vdev)?;
-        dev_info!(mdev.as_dev(), "created on VF {}\n", vf.pdev.as_ref().name());
+        dev_info!(mdev.as_dev(), "created on VF {}\n", vf.as_ref().name());
         Ok(KBox::pin(MdevState { _reg: reg }, GFP_KERNEL)?)
     }
 
@@ -166,6 +163,12 @@ pub struct VfDevice<T: VfDriver> {
     /// The VF bound to the user's iommufd context, while the device is bound to one.
     #[pin]
     dma: Mutex<Option<iommufd::BoundDevice>>,
+    /// The vectors of each interrupt index.
+    irq_counts: IrqCounts,
+    /// The MSI-X table and PBA in each BAR (empty areas elsewhere).
+    msix: [[Area; 2]; 6],
+    #[pin]
+    irqs: Mutex<Interrupts>,
     _t: PhantomData<T>,
 }
 
@@ -194,13 +197,28 @@ fn vf_bars(pdev: &pci::Device) -> [Bar; 6] {
 impl<T: VfDriver> VfDevice<T> {
     fn new(pdev: ARef<pci::Device>) -> impl PinInit<Self, Error> {
         let bars = vf_bars(&pdev);
-        let config = VirtConfig::new(pdev.vendor_id().as_raw(), pdev.device_id(), &bars);
+        let mut config = VirtConfig::new(pdev.vendor_id().as_raw(), pdev.device_id(), &bars);
+        // Capability offsets are below 256: `as u16` is lossless.
+        let msix_cap = pci_io::msix_cap(&pdev);
+        if msix_cap != 0 {
+            config = config.with_msix(msix_cap as u16);
+        }
+        let msi_cap = pci_io::msi_cap(&pdev);
+        if msi_cap != 0 {
+            let hw_flags = (pci_io::config_dword(&pdev, msi_cap) >> 16) as u16;
+            config = config.with_msi(msi_cap as u16, hw_flags);
+        }
+        let irq_counts = IrqCounts::of(&pdev);
+        let msix = core::array::from_fn(|bar| pci_io::msix_ranges(&pdev, bar));
         try_pin_init!(Self {
             pdev,
             bars,
             config <- new_mutex!(config),
             open <- new_mutex!(None),
             dma <- new_mutex!(None),
+            irq_counts,
+            msix,
+            irqs <- new_mutex!(Interrupts::default()),
             _t: PhantomData,
         })
     }
@@ -219,11 +237,7 @@ impl<T: VfDriver> VfDevice<T> {
         if !matches!(b.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
             return Ok(KVec::new());
         }
-        bar::mappable_areas(
-            b.size,
-            &pci_io::msix_ranges(&self.pdev, bar),
-            bindings::PAGE_SIZE as u64,
-        )
+        bar::mappable_areas(b.size, &self.msix[bar], bindings::PAGE_SIZE as u64)
     }
 
     /// Reads `len` bytes of config space at `off` through the virtual config space.
@@ -261,13 +275,27 @@ impl<T: VfDriver> VfDevice<T> {
                 .and_then(|o| o.bars[bar].clone())
                 .ok_or(EINVAL)?
         };
+        // The host programs the MSI-X table: userspace reads ones and its writes are dropped
+        // (it emulates the table, as vfio-pci's users do). The PBA reads through.
+        let table = self.msix[bar][0];
+        let in_table = |p: u64| p >= table.offset && p - table.offset < table.size;
         transfer(
             map.size(),
             pos,
             len,
             io,
-            |p, n| map.read(p, n),
-            |p, n, v| map.write(p, n, v),
+            |p, n| {
+                if in_table(p) {
+                    return Ok(u32::MAX);
+                }
+                map.read(p, n)
+            },
+            |p, n, v| {
+                if in_table(p) {
+                    return Ok(());
+                }
+                map.write(p, n, v)
+            },
         )
     }
 
@@ -399,8 +427,9 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
 
     fn close_device(dev: &vfio::Device<Self>) {
         let this = dev.data();
-        // Stop the VF's DMA before the user's mappings go away.
+        // Stop the VF's DMA (and MSI writes) before the user's mappings and eventfds go away.
         pci_io::clear_master(&this.pdev);
+        this.irqs.lock().clear();
         drop(this.open.lock().take());
         pci_io::disable(&this.pdev);
     }
@@ -431,15 +460,19 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
 
     fn request(dev: &vfio::Device<Self>, count: u32) {
         // The mdev is being removed while userspace has it open: unregistering waits for the
-        // last close, asking again every few seconds. (A REQ eventfd will come with
-        // interrupt support.)
-        if count == 0 {
-            dev_info!(
+        // last close, asking again every few seconds. Userspace hears it on the REQ eventfd.
+        let relayed = dev.data().irqs.lock().signal_request();
+        match (count, relayed) {
+            (0, true) => dev_info!(
                 dev.parent(),
-                "removal requested: waiting for userspace to close the device\n"
-            );
-        } else {
-            dev_info!(dev.parent(), "still in use, removal request {}\n", count);
+                "removal requested: relayed to userspace, waiting for it to close the device\n"
+            ),
+            (0, false) => dev_info!(
+                dev.parent(),
+                "removal requested: no request eventfd, waiting for userspace to close the \
+                 device\n"
+            ),
+            _ => dev_info!(dev.parent(), "still in use, removal request {}\n", count),
         }
     }
 
@@ -524,7 +557,8 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         dev.data().rw(pos, len, Io::Write(buf))
     }
 
-    fn ioctl(_dev: &vfio::Device<Self>, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(dev: &vfio::Device<Self>, cmd: u32, arg: usize) -> Result<isize> {
+        let this = dev.data();
         match cmd {
             crate::uapi::VFIO_DEVICE_GET_INFO => {
                 let [argsz, ..] = read_info_header(arg)?;
@@ -547,14 +581,17 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 if argsz < 16 || index >= bindings::VFIO_PCI_NUM_IRQS {
                     return Err(EINVAL);
                 }
-                // Interrupt forwarding is not implemented yet: every index has no vectors.
-                let mut flags = bindings::VFIO_IRQ_INFO_EVENTFD;
-                if index == bindings::VFIO_PCI_INTX_IRQ_INDEX {
-                    flags |= bindings::VFIO_IRQ_INFO_MASKABLE | bindings::VFIO_IRQ_INFO_AUTOMASKED;
-                } else {
-                    flags |= bindings::VFIO_IRQ_INFO_NORESIZE;
-                }
-                write_info(arg, [argsz, flags, index, 0])?;
+                let count = this.irq_counts.vectors(index);
+                write_info(arg, [argsz, IrqCounts::flags(index), index, count])?;
+                Ok(0)
+            }
+            crate::uapi::VFIO_DEVICE_SET_IRQS => {
+                let counts = this.irq_counts;
+                let req = vfio::IrqSet::from_user(arg, bindings::VFIO_PCI_NUM_IRQS, |i| {
+                    counts.vectors(i)
+                })
+                .inspect_err(|e| dev_dbg!(dev.parent(), "SET_IRQS refused: {:?}\n", e))?;
+                this.irqs.lock().set(dev.parent(), &this.pdev, req)?;
                 Ok(0)
             }
             _ => Err(ENOTTY),

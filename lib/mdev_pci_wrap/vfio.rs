@@ -189,6 +189,130 @@ impl RegionInfo<'_> {
     }
 }
 
+/// What a `VFIO_DEVICE_SET_IRQS` request does to its vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrqAction {
+    /// Mask the vectors.
+    Mask,
+    /// Unmask the vectors.
+    Unmask,
+    /// Set (`IrqData::EventFds`) or fire (`None`, `Bools`) the vectors' triggers.
+    Trigger,
+}
+
+/// The payload of a `VFIO_DEVICE_SET_IRQS` request: one entry per vector of the range.
+#[derive(Debug)]
+pub enum IrqData {
+    /// No data: the action applies to every vector of the range.
+    None,
+    /// The action applies to the vectors whose entry is `true`.
+    Bools(KVec<bool>),
+    /// A file descriptor per vector (`-1`: none).
+    EventFds(KVec<i32>),
+}
+
+/// A `VFIO_DEVICE_SET_IRQS` request, validated by the VFIO core's
+/// `vfio_set_irqs_validate_and_prepare`.
+///
+/// # Invariants
+///
+/// `start + count` is at most the vector count of `index` the device reported, `index` is
+/// below the device's index count, and `data` has `count` entries unless it is `None`.
+#[derive(Debug)]
+pub struct IrqSet {
+    /// The interrupt index (`VFIO_PCI_*_IRQ_INDEX`).
+    pub index: u32,
+    /// The first vector.
+    pub start: u32,
+    /// The number of vectors (0 is meaningful: e.g. "disable" for MSI and MSI-X).
+    pub count: u32,
+    /// What to do.
+    pub action: IrqAction,
+    /// With what.
+    pub data: IrqData,
+}
+
+impl IrqSet {
+    /// Reads the request at user address `arg` and validates it for a device with
+    /// `num_indexes` interrupt indexes, of which index `i` has `vectors(i)` vectors.
+    ///
+    /// Fails with `EINVAL` for a malformed request (size, index, range, flags, data type), with
+    /// `ENOTTY` for an action that is not exactly one of mask, unmask and trigger (as
+    /// vfio-pci does), and with `EFAULT` if the user memory cannot be read.
+    pub fn from_user(arg: usize, num_indexes: u32, vectors: impl Fn(u32) -> u32) -> Result<Self> {
+        const MINSZ: usize = mem::offset_of!(bindings::vfio_irq_set, data);
+        let mut b = [0u8; MINSZ];
+        UserSlice::new(UserPtr::from_addr(arg), MINSZ)
+            .reader()
+            .read_slice(&mut b)?;
+        let word =
+            |i: usize| u32::from_ne_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+        let mut hdr = bindings::vfio_irq_set {
+            argsz: word(0),
+            flags: word(1),
+            index: word(2),
+            start: word(3),
+            count: word(4),
+            ..Default::default()
+        };
+        let num_irqs = if hdr.index < num_indexes {
+            vectors(hdr.index)
+        } else {
+            0
+        };
+        let mut data_size = 0usize;
+        // SAFETY: `hdr` and `data_size` are valid for reads and writes; the function only
+        // looks at the header fields.
+        to_result(unsafe {
+            bindings::vfio_set_irqs_validate_and_prepare(
+                &mut hdr,
+                num_irqs as c_int,
+                num_indexes as c_int,
+                &mut data_size,
+            )
+        })?;
+        let action = match hdr.flags & bindings::VFIO_IRQ_SET_ACTION_TYPE_MASK {
+            bindings::VFIO_IRQ_SET_ACTION_MASK => IrqAction::Mask,
+            bindings::VFIO_IRQ_SET_ACTION_UNMASK => IrqAction::Unmask,
+            bindings::VFIO_IRQ_SET_ACTION_TRIGGER => IrqAction::Trigger,
+            _ => return Err(ENOTTY),
+        };
+        let count = hdr.count as usize;
+        let mut raw = KVec::new();
+        if data_size > 0 {
+            UserSlice::new(UserPtr::from_addr(arg + MINSZ), data_size)
+                .read_all(&mut raw, GFP_KERNEL)?;
+        }
+        let data = match hdr.flags & bindings::VFIO_IRQ_SET_DATA_TYPE_MASK {
+            bindings::VFIO_IRQ_SET_DATA_BOOL => {
+                let mut v = KVec::with_capacity(count, GFP_KERNEL)?;
+                for byte in raw.iter() {
+                    v.push(*byte != 0, GFP_KERNEL)?;
+                }
+                IrqData::Bools(v)
+            }
+            bindings::VFIO_IRQ_SET_DATA_EVENTFD => {
+                let mut v = KVec::with_capacity(count, GFP_KERNEL)?;
+                for fd in raw.chunks_exact(4) {
+                    v.push(i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]), GFP_KERNEL)?;
+                }
+                IrqData::EventFds(v)
+            }
+            // The core accepted exactly one data type: this is DATA_NONE.
+            _ => IrqData::None,
+        };
+        // INVARIANT: Validated by the core above; the data has `data_size / size` entries,
+        // which is `count`.
+        Ok(Self {
+            index: hdr.index,
+            start: hdr.start,
+            count: hdr.count,
+            action,
+            data,
+        })
+    }
+}
+
 /// The operations of a VFIO device, the Rust side of `struct vfio_device_ops`.
 ///
 /// Methods not implemented leave their C callback empty, except the iommufd ones, which
@@ -267,6 +391,13 @@ pub trait Operations: Sized + Send + Sync + 'static {
 
     /// Detaches from the IOAS.
     fn detach_ioas(_dev: &Device<Self>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The user unmapped `[iova, iova + length)`: drop every pin and cached translation of
+    /// that range before returning. Called for devices that access user memory through the
+    /// VFIO core (`vfio_pin_pages`, `vfio_dma_rw`), on both the type1 and the iommufd paths.
+    fn dma_unmap(_dev: &Device<Self>, _iova: u64, _length: u64) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 }
@@ -470,6 +601,14 @@ impl<T: Operations> VTable<T> {
         T::detach_ioas(unsafe { Device::<T>::from_raw(vdev) })
     }
 
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `Device<T>`.
+    unsafe extern "C" fn dma_unmap(vdev: *mut bindings::vfio_device, iova: u64, length: u64) {
+        // SAFETY: By the safety requirements.
+        T::dma_unmap(unsafe { Device::<T>::from_raw(vdev) }, iova, length)
+    }
+
     /// The ops name as a C pointer (`CStrExt::as_char_ptr` is not `const`).
     #[expect(
         clippy::disallowed_methods,
@@ -542,6 +681,11 @@ impl<T: Operations> VTable<T> {
             None
         },
         mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
+        dma_unmap: if T::HAS_DMA_UNMAP {
+            Some(Self::dma_unmap)
+        } else {
+            None
+        },
         ..pin_init::zeroed()
     };
 }

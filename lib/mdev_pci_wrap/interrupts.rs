@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The interrupts of a wrapped VF, as its VFIO device presents them to userspace.
+//!
+//! C reference for the behaviour: `drivers/vfio/pci/vfio_pci_intrs.c`.
+//!
+//! - INTx: none. A VF has no interrupt pin (PCIe SR-IOV); the index reports 0 vectors.
+//! - MSI and MSI-X: host-owned vectors forwarded to the user's eventfds
+//!   ([`crate::irq::IrqVectors`]). Enabling allocates exactly the vectors the request names
+//!   (`start + count`); the indexes are `NORESIZE`: growing an enabled set needs a disable
+//!   first, as userspace (QEMU) does for such devices. At most one of the two is enabled.
+//! - ERR: not offered yet (0 vectors): it needs AER handling in the VF's PCI driver.
+//! - REQ: one eventfd, signalled while the mdev is being removed and userspace still holds it.
+//!
+//! Data-less and boolean triggers fire the eventfds from the kernel, for loopback tests.
+
+use crate::{
+    bindings,
+    eventfd::EventFd,
+    irq::{
+        self,
+        IrqKind,
+        IrqVectors, //
+    },
+    vfio::{
+        IrqAction,
+        IrqData,
+        IrqSet, //
+    },
+};
+use kernel::{
+    device,
+    pci,
+    prelude::*,
+    sync::aref::ARef, //
+};
+
+/// How many vectors each interrupt index of a VF has, fixed when the VFIO device is created.
+#[derive(Clone, Copy, Debug)]
+pub struct IrqCounts {
+    msi: u32,
+    msix: u32,
+}
+
+impl IrqCounts {
+    /// The vectors `pdev`'s MSI and MSI-X capabilities offer.
+    pub fn of(pdev: &pci::Device) -> Self {
+        Self {
+            msi: irq::vector_count(pdev, IrqKind::Msi),
+            msix: irq::vector_count(pdev, IrqKind::MsiX),
+        }
+    }
+
+    /// The number of vectors of interrupt index `index`.
+    pub fn vectors(&self, index: u32) -> u32 {
+        match index {
+            bindings::VFIO_PCI_MSI_IRQ_INDEX => self.msi,
+            bindings::VFIO_PCI_MSIX_IRQ_INDEX => self.msix,
+            bindings::VFIO_PCI_REQ_IRQ_INDEX => 1,
+            _ => 0,
+        }
+    }
+
+    /// The `VFIO_IRQ_INFO_*` flags of interrupt index `index`.
+    pub fn flags(index: u32) -> u32 {
+        let mut flags = bindings::VFIO_IRQ_INFO_EVENTFD;
+        if index == bindings::VFIO_PCI_INTX_IRQ_INDEX {
+            flags |= bindings::VFIO_IRQ_INFO_MASKABLE | bindings::VFIO_IRQ_INFO_AUTOMASKED;
+        } else {
+            flags |= bindings::VFIO_IRQ_INFO_NORESIZE;
+        }
+        flags
+    }
+}
+
+/// The MSI/MSI-X kind of an interrupt index, if it is one.
+fn kind_of(index: u32) -> Option<IrqKind> {
+    match index {
+        bindings::VFIO_PCI_MSI_IRQ_INDEX => Some(IrqKind::Msi),
+        bindings::VFIO_PCI_MSIX_IRQ_INDEX => Some(IrqKind::MsiX),
+        _ => None,
+    }
+}
+
+/// The interrupt state of an open wrapped VF; the default has no vectors and no REQ eventfd.
+#[derive(Default)]
+pub struct Interrupts {
+    /// The enabled MSI or MSI-X vectors.
+    vectors: Option<IrqVectors>,
+    /// The REQ eventfd.
+    req: Option<EventFd>,
+}
+
+impl Interrupts {
+    /// Carries out `VFIO_DEVICE_SET_IRQS` for VF `pdev`; `dev` is named in messages.
+    pub fn set(&mut self, dev: &device::Device, pdev: &ARef<pci::Device>, req: IrqSet) -> Result {
+        if req.action != IrqAction::Trigger {
+            // Masking is neither offered for INTx (absent) nor for MSI/MSI-X (as in
+            // vfio-pci), nor for REQ.
+            return Err(ENOTTY);
+        }
+        match kind_of(req.index) {
+            Some(kind) => self.set_msi(dev, pdev, kind, req),
+            None if req.index == bindings::VFIO_PCI_REQ_IRQ_INDEX => self.set_req(req),
+            // The core already refused indexes without vectors.
+            None => Err(EINVAL),
+        }
+    }
+
+    fn set_msi(
+        &mut self,
+        dev: &device::Device,
+        pdev: &ARef<pci::Device>,
+        kind: IrqKind,
+        req: IrqSet,
+    ) -> Result {
+        let enabled = self.vectors.as_ref().map(IrqVectors::kind);
+        if enabled == Some(kind) && req.count == 0 && matches!(req.data, IrqData::None) {
+            self.vectors = None;
+            return Ok(());
+        }
+        if enabled.is_some_and(|k| k != kind) {
+            dev_dbg!(
+                dev,
+                "SET_IRQS: {:?} requested while {:?} is enabled\n",
+                kind,
+                enabled
+            );
+            return Err(EINVAL);
+        }
+        let end = req.start + req.count;
+        match req.data {
+            IrqData::EventFds(fds) => {
+                let newly = self.vectors.is_none();
+                if newly {
+                    match IrqVectors::alloc(pdev.clone(), kind, end) {
+                        Ok(v) => self.vectors = Some(v),
+                        Err(e) => {
+                            dev_warn!(
+                                dev,
+                                "cannot enable {} {:?} vectors on {}: {:?}\n",
+                                end,
+                                kind,
+                                pdev.as_ref().name(),
+                                e
+                            );
+                            return Err(e);
+                        }
+                    }
+                }
+                let vectors = self.vectors.as_mut().ok_or(EINVAL)?;
+                if end > vectors.count() {
+                    dev_dbg!(
+                        dev,
+                        "SET_IRQS: vectors {}..{} of {} enabled (disable to resize)\n",
+                        req.start,
+                        end,
+                        vectors.count()
+                    );
+                    return Err(EINVAL);
+                }
+                let r = set_block(vectors, req.start, &fds);
+                if let Err(e) = r {
+                    dev_dbg!(
+                        dev,
+                        "SET_IRQS: cannot use eventfds for {:?}: {:?}\n",
+                        kind,
+                        e
+                    );
+                    if newly {
+                        self.vectors = None;
+                    }
+                }
+                r
+            }
+            data => {
+                // Loopback: fire the eventfds of the enabled vectors in the range.
+                let vectors = self.vectors.as_ref().ok_or(EINVAL)?;
+                for i in req.start..end {
+                    if let IrqData::Bools(b) = &data {
+                        if !b.get((i - req.start) as usize).copied().unwrap_or(false) {
+                            continue;
+                        }
+                    }
+                    vectors.fire(i);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn set_req(&mut self, req: IrqSet) -> Result {
+        match req.data {
+            // The core checked `start == 0` and `count <= 1`.
+            IrqData::None if req.count == 0 => self.req = None,
+            IrqData::None => {
+                self.signal_request();
+            }
+            IrqData::Bools(b) => {
+                if b.first() == Some(&true) {
+                    self.signal_request();
+                }
+            }
+            IrqData::EventFds(fds) => {
+                let fd = *fds.first().ok_or(EINVAL)?;
+                self.req = if fd < 0 {
+                    None
+                } else {
+                    Some(EventFd::from_fd(fd)?)
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Signals the REQ eventfd, if userspace set one; returns whether it did.
+    pub fn signal_request(&self) -> bool {
+        match &self.req {
+            Some(e) => {
+                e.signal();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Frees every vector and eventfd (at close).
+    pub fn clear(&mut self) {
+        self.vectors = None;
+        self.req = None;
+    }
+}
+
+/// Points vectors `start..start + fds.len()` at the eventfds `fds` (`-1`: none). On error
+/// the whole block points at nothing, as vfio-pci leaves it.
+fn set_block(vectors: &mut IrqVectors, start: u32, fds: &[i32]) -> Result {
+    for (i, &fd) in (start..).zip(fds.iter()) {
+        let r = if fd < 0 {
+            vectors.clear_trigger(i);
+            Ok(())
+        } else {
+            EventFd::from_fd(fd).and_then(|e| vectors.set_trigger(i, Some(e)))
+        };
+        if let Err(e) = r {
+            for j in (start..).take(fds.len()) {
+                vectors.clear_trigger(j);
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
