@@ -279,61 +279,49 @@ impl<P: Send + Sync> Parent<P> {
     pub fn new<T: Driver<ParentData = P>>(
         dev: &device::Device<device::Bound>,
         driver: &'static DriverRegistration<T>,
-        types: &[TypeInfo],
+        types: &'static [TypeInfo],
         data: P,
     ) -> impl PinInit<Self, Error> {
         let raw_dev = dev.as_raw_mut();
-        let mut v_types = KVec::new();
-        let mut v_ptrs = KVec::new();
-        let mut prepared: Result = Ok(());
-        for t in types {
-            let storage = TypeStorage {
-                ty: Opaque::zeroed(),
-                description: t.description,
-            };
-            let ty = match KBox::new(storage, GFP_KERNEL) {
-                Ok(ty) => ty,
-                Err(e) => {
-                    prepared = Err(e.into());
-                    break;
+        pin_init::pin_init_scope(move || {
+            let mut v_types = KVec::with_capacity(types.len(), GFP_KERNEL)?;
+            let mut v_ptrs = KVec::with_capacity(types.len(), GFP_KERNEL)?;
+            for t in types {
+                let storage = TypeStorage {
+                    ty: Opaque::zeroed(),
+                    description: t.description,
+                };
+                let ty = KBox::new(storage, GFP_KERNEL)?;
+                // SAFETY: `ty` is a freshly allocated, zeroed `struct mdev_type` we own.
+                unsafe {
+                    (*ty.ty.get()).sysfs_name = t.sysfs_name.as_char_ptr();
+                    (*ty.ty.get()).pretty_name = t.pretty_name.as_char_ptr();
                 }
-            };
-            // SAFETY: `ty` is a freshly allocated, zeroed `struct mdev_type` we own.
-            unsafe {
-                (*ty.ty.get()).sysfs_name = t.sysfs_name.as_char_ptr();
-                (*ty.ty.get()).pretty_name = t.pretty_name.as_char_ptr();
+                v_ptrs.push(ty.ty.get(), GFP_KERNEL)?;
+                v_types.push(ty, GFP_KERNEL)?;
             }
-            let ptr = ty.ty.get();
-            if let Err(e) = v_types.push(ty, GFP_KERNEL) {
-                prepared = Err(e.into());
-                break;
-            }
-            if let Err(e) = v_ptrs.push(ptr, GFP_KERNEL) {
-                prepared = Err(e.into());
-                break;
-            }
-        }
-        try_pin_init!(Self {
-            types: { prepared?; v_types },
-            type_ptrs: v_ptrs,
-            data,
-            parent <- Opaque::try_ffi_init(|p: *mut bindings::mdev_parent| {
-                let n = u32::try_from(type_ptrs.len()).map_err(|_| EINVAL)?;
-                // INVARIANT: On success the parent is registered with pointers into the
-                // vectors just stored in `self`, which are never modified afterwards.
-                // SAFETY: `p` is valid for writes and pinned; `raw_dev` is a bound device;
-                // `driver` is registered (module init registers it before any PCI probe);
-                // `type_ptrs` holds `n` valid `struct mdev_type` pointers owned by `self`.
-                to_result(unsafe {
-                    bindings::mdev_register_parent(
-                        p,
-                        raw_dev,
-                        driver.as_raw(),
-                        type_ptrs.as_ptr().cast_mut(),
-                        n,
-                    )
-                })
-            }),
+            Ok(try_pin_init!(Self {
+                types: v_types,
+                type_ptrs: v_ptrs,
+                data,
+                parent <- Opaque::try_ffi_init(|p: *mut bindings::mdev_parent| {
+                    let n = u32::try_from(type_ptrs.len()).map_err(|_| EINVAL)?;
+                    // INVARIANT: On success the parent is registered with pointers into the
+                    // vectors just stored in `self`, which are never modified afterwards.
+                    // SAFETY: `p` is valid for writes and pinned; `raw_dev` is a bound device;
+                    // `driver` is registered (module init registers it before any PCI probe);
+                    // `type_ptrs` holds `n` valid `struct mdev_type` pointers owned by `self`.
+                    to_result(unsafe {
+                        bindings::mdev_register_parent(
+                            p,
+                            raw_dev,
+                            driver.as_raw(),
+                            type_ptrs.as_ptr().cast_mut(),
+                            n,
+                        )
+                    })
+                }),
+            }))
         })
     }
 

@@ -280,8 +280,8 @@ impl IrqSet {
         let count = hdr.count as usize;
         let mut raw = KVec::new();
         if data_size > 0 {
-            UserSlice::new(UserPtr::from_addr(arg + MINSZ), data_size)
-                .read_all(&mut raw, GFP_KERNEL)?;
+            let data = arg.checked_add(MINSZ).ok_or(EFAULT)?;
+            UserSlice::new(UserPtr::from_addr(data), data_size).read_all(&mut raw, GFP_KERNEL)?;
         }
         let data = match hdr.flags & bindings::VFIO_IRQ_SET_DATA_TYPE_MASK {
             bindings::VFIO_IRQ_SET_DATA_BOOL => {
