@@ -95,5 +95,5 @@ test_remove_while_open_waits_for_close() {
 		grep -q released <<< "$after" || return 1
 	expect_no_file "mdev gone" "$dev" || return 1
 	expect_ok "the driver logged the removal request" \
-		grep -q "removal requested: waiting for userspace to close the device" <<< "$(dmesg_since "$mark")"
+		grep -q "removal requested: no request eventfd, waiting for userspace to close the device" <<< "$(dmesg_since "$mark")"
 }

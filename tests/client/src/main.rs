@@ -30,10 +30,40 @@
 //!   same-group <sysfs dir A> <sysfs dir B>
 //!       bind A and B to one iommufd context (`same_ctx=`), then A and B to two contexts
 //!       (`other_ctx=`): `ok` or the error
+//!   irq-info <sysfs device dir>
+//!       print `irq<i>_count=`, `irq<i>_flags=` and `irq<i>_flag_names=` (EVENTFD|NORESIZE...)
+//!       of every IRQ index (VFIO_DEVICE_GET_IRQ_INFO)
+//!   nvme-irq <sysfs device dir>
+//!       enable MSI-X vector 0 with an eventfd (`msix_enabled=`, `proc_interrupts_msix=`: lines
+//!       of /proc/interrupts naming an `mpw-msix[` vector), then have an NVMe controller post
+//!       an Identify completion, which raises vector 0 (`identify_status=`, `msix0_fired=`,
+//!       `msix0_count=`); signal the eventfd through VFIO_DEVICE_SET_IRQS with DATA_NONE and
+//!       DATA_BOOL (`loopback_none=`, `loopback_bool=`, `loopback_bool_false=`: the counter
+//!       read); detach the eventfd (fd -1) and complete another Identify
+//!       (`after_detach_status=`, `after_detach_fired=`); disable MSI-X
+//!       (`proc_interrupts_msix_after_disable=`)
+//!   irq-loopback <sysfs device dir>
+//!       enable every MSI-X vector, each with its own eventfd (`msix_count=`,
+//!       `proc_interrupts_msix=`), signal the last one with DATA_NONE (`loopback_last=`, and
+//!       `loopback_others=`: the sum of the other counters), disable MSI-X
+//!       (`proc_interrupts_msix_after_disable=`)
+//!   irq-trigger <sysfs device dir> msi|msix [write:R:OFF:LEN:VAL]...
+//!       enable vector 0 of MSI or MSI-X with an eventfd (`irq_count=`, `cap_offset=`,
+//!       `proc_interrupts=`, `user_ctrl_enable=`: the enable bit in the user's view of the
+//!       capability), do the writes (which should make the device interrupt), wait for the
+//!       eventfd (`irq_fired=`), disable (`proc_interrupts_after_disable=`)
+//!   irq-bad-args <sysfs device dir>
+//!       malformed VFIO_DEVICE_SET_IRQS / GET_IRQ_INFO requests; prints `<case>=<errno name>`
+//!   req-wait <sysfs device dir> <seconds>
+//!       open the device, set the request (REQ) eventfd, print `held`, wait for the request;
+//!       print `req_fired=1` and close the device as soon as it comes (`req_fired=0` if it does
+//!       not), then `released`
 
+mod irq;
 mod nvme;
 mod vfio;
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -147,6 +177,189 @@ fn bad_args(sysfs: &str) -> vfio::Result<()> {
     Ok(())
 }
 
+/// `EVENTFD|NORESIZE` for `struct vfio_irq_info` flags 0x9 (unknown bits in hex).
+fn irq_flag_names(flags: u32) -> String {
+    let known = [
+        (vfio::VFIO_IRQ_INFO_EVENTFD, "EVENTFD"),
+        (vfio::VFIO_IRQ_INFO_MASKABLE, "MASKABLE"),
+        (vfio::VFIO_IRQ_INFO_AUTOMASKED, "AUTOMASKED"),
+        (vfio::VFIO_IRQ_INFO_NORESIZE, "NORESIZE"),
+    ];
+    let mut names: Vec<String> = known.iter().filter(|(b, _)| flags & b != 0).map(|(_, n)| n.to_string()).collect();
+    let rest = known.iter().fold(flags, |f, (b, _)| f & !b);
+    if rest != 0 {
+        names.push(format!("{rest:#x}"));
+    }
+    names.join("|")
+}
+
+fn irq_info(sysfs: &str) -> vfio::Result<()> {
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    for index in 0..dev.info()?.num_irqs {
+        let irq = dev.irq_info(index)?;
+        println!("irq{index}_count={}", irq.count);
+        println!("irq{index}_flags={:#x}", irq.flags);
+        println!("irq{index}_flag_names={}", irq_flag_names(irq.flags));
+    }
+    Ok(())
+}
+
+const MSIX: u32 = vfio::VFIO_PCI_MSIX_IRQ_INDEX;
+const TRIGGER_FD: u32 = vfio::VFIO_IRQ_SET_ACTION_TRIGGER | vfio::VFIO_IRQ_SET_DATA_EVENTFD;
+const TRIGGER_NONE: u32 = vfio::VFIO_IRQ_SET_ACTION_TRIGGER | vfio::VFIO_IRQ_SET_DATA_NONE;
+const TRIGGER_BOOL: u32 = vfio::VFIO_IRQ_SET_ACTION_TRIGGER | vfio::VFIO_IRQ_SET_DATA_BOOL;
+/// What the host names the vectors it requests for a user's MSI-X (`mpw-msix[<n>](<VF>)`).
+const HOST_MSIX_NAME: &str = "mpw-msix[";
+
+/// The eventfd counter read after `r` (a request to signal it) or the request's error.
+fn signalled(r: vfio::Result<()>, efd: &irq::EventFd, wait: Duration) -> vfio::Result<String> {
+    Ok(match r {
+        Ok(()) => efd.wait(wait)?.to_string(),
+        Err(e) => e.to_string(),
+    })
+}
+
+fn nvme_irq(sysfs: &str) -> vfio::Result<()> {
+    let (iommufd, dev) = cdev_attach(sysfs)?;
+    println!("msix_count={}", dev.irq_info(MSIX)?.count);
+    // MSI-X first: the controller then creates its admin completion queue (always interrupt
+    // enabled, on vector 0) with MSI-X on, and signals vector 0 for each completion.
+    let efd = irq::EventFd::new()?;
+    if let Err(e) = dev.set_irqs(TRIGGER_FD, MSIX, 0, 1, &irq::fds(&[efd.raw()])) {
+        println!("msix_enabled={e}");
+        return Err(e);
+    }
+    println!("msix_enabled=1");
+    println!("proc_interrupts_msix={}", irq::proc_interrupts(HOST_MSIX_NAME)?);
+
+    let mut ctrl = nvme::Nvme::init(&dev, &iommufd)?;
+    let c = ctrl.identify_controller(1, Duration::from_secs(30))?;
+    println!("identify_status={:#x}", c.status);
+    let n = efd.wait(Duration::from_secs(10))?;
+    println!("msix0_fired={}", u32::from(n > 0));
+    println!("msix0_count={n}");
+
+    // Loopback: VFIO signals the vector's eventfd itself.
+    let r = dev.set_irqs(TRIGGER_NONE, MSIX, 0, 1, &[]);
+    println!("loopback_none={}", signalled(r, &efd, Duration::from_secs(1))?);
+    let r = dev.set_irqs(TRIGGER_BOOL, MSIX, 0, 1, &[1]);
+    println!("loopback_bool={}", signalled(r, &efd, Duration::from_secs(1))?);
+    let r = dev.set_irqs(TRIGGER_BOOL, MSIX, 0, 1, &[0]);
+    println!("loopback_bool_false={}", signalled(r, &efd, Duration::from_millis(500))?);
+
+    // Without its eventfd the vector stays enabled, but a completion signals nothing.
+    dev.set_irqs(TRIGGER_FD, MSIX, 0, 1, &irq::fds(&[-1]))?;
+    efd.take()?;
+    match ctrl.identify_controller(2, Duration::from_secs(30)) {
+        Ok(c) => println!("after_detach_status={:#x}", c.status),
+        Err(e) => println!("after_detach_status={e}"),
+    }
+    let n = efd.wait(Duration::from_secs(3))?;
+    println!("after_detach_fired={}", u32::from(n > 0));
+
+    dev.set_irqs(TRIGGER_NONE, MSIX, 0, 0, &[])?;
+    println!("proc_interrupts_msix_after_disable={}", irq::proc_interrupts(HOST_MSIX_NAME)?);
+    ctrl.shutdown()
+}
+
+/// The config-space offset of capability `id` in the user's view of config space (0: none).
+fn find_cap(dev: &vfio::Device, id: u8) -> vfio::Result<u64> {
+    let cfg = vfio::VFIO_PCI_CONFIG_REGION_INDEX;
+    let mut ptr = dev.read_reg(cfg, 0x34, 1)? & 0xfc;
+    // At most 48 capabilities fit in the header's 192 bytes.
+    for _ in 0..48 {
+        if ptr == 0 {
+            break;
+        }
+        if dev.read_reg(cfg, ptr, 1)? == u64::from(id) {
+            return Ok(ptr);
+        }
+        ptr = dev.read_reg(cfg, ptr + 1, 1)? & 0xfc;
+    }
+    Ok(0)
+}
+
+fn irq_trigger(sysfs: &str, kind: &str, ops: &[Op]) -> vfio::Result<()> {
+    let (index, cap_id, enable_bit, name) = match kind {
+        "msi" => (vfio::VFIO_PCI_MSI_IRQ_INDEX, 0x05, 0x0001, "mpw-msi["),
+        _ => (MSIX, 0x11, 0x8000, HOST_MSIX_NAME),
+    };
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    println!("irq_count={}", dev.irq_info(index)?.count);
+    let cap = find_cap(&dev, cap_id)?;
+    println!("cap_offset={cap:#x}");
+    let efd = irq::EventFd::new()?;
+    dev.set_irqs(TRIGGER_FD, index, 0, 1, &irq::fds(&[efd.raw()]))?;
+    println!("proc_interrupts={}", irq::proc_interrupts(name)?);
+    // The host enabled the vectors in hardware; the user's view keeps the user's bits.
+    if cap != 0 {
+        let ctrl = dev.read_reg(vfio::VFIO_PCI_CONFIG_REGION_INDEX, cap + 2, 2)?;
+        println!("user_ctrl_enable={}", u32::from(ctrl & enable_bit != 0));
+    }
+    for op in ops {
+        if let Some(v) = op.write {
+            dev.write_region(op.region, op.offset, &v.to_le_bytes()[..op.len])?;
+        }
+    }
+    let n = efd.wait(Duration::from_secs(10))?;
+    println!("irq_fired={}", u32::from(n > 0));
+    dev.set_irqs(TRIGGER_NONE, index, 0, 0, &[])?;
+    println!("proc_interrupts_after_disable={}", irq::proc_interrupts(name)?);
+    Ok(())
+}
+
+fn irq_loopback(sysfs: &str) -> vfio::Result<()> {
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    let n = dev.irq_info(MSIX)?.count;
+    println!("msix_count={n}");
+    if n == 0 {
+        return Err(vfio::Error {
+            what: "the device has no MSI-X vectors".into(),
+            err: std::io::Error::from_raw_os_error(libc::ENODEV),
+        });
+    }
+    let efds = (0..n).map(|_| irq::EventFd::new()).collect::<vfio::Result<Vec<_>>>()?;
+    let fds: Vec<i32> = efds.iter().map(irq::EventFd::raw).collect();
+    dev.set_irqs(TRIGGER_FD, MSIX, 0, n, &irq::fds(&fds))?;
+    println!("proc_interrupts_msix={}", irq::proc_interrupts(HOST_MSIX_NAME)?);
+
+    dev.set_irqs(TRIGGER_NONE, MSIX, n - 1, 1, &[])?;
+    let (last, others) = efds.split_last().expect("n > 0");
+    println!("loopback_last={}", last.wait(Duration::from_secs(1))?);
+    let mut sum = 0;
+    for e in others {
+        sum += e.take()?;
+    }
+    println!("loopback_others={sum}");
+
+    dev.set_irqs(TRIGGER_NONE, MSIX, 0, 0, &[])?;
+    println!("proc_interrupts_msix_after_disable={}", irq::proc_interrupts(HOST_MSIX_NAME)?);
+    Ok(())
+}
+
+fn irq_bad_args(sysfs: &str) -> vfio::Result<()> {
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    for (name, errno) in irq::bad_irq_cases(&dev)? {
+        println!("{name}={errno}");
+    }
+    Ok(())
+}
+
+fn req_wait(sysfs: &str, secs: u64) -> vfio::Result<()> {
+    let (iommufd, dev) = cdev_attach(sysfs)?;
+    let efd = irq::EventFd::new()?;
+    dev.set_irqs(TRIGGER_FD, vfio::VFIO_PCI_REQ_IRQ_INDEX, 0, 1, &irq::fds(&[efd.raw()]))?;
+    println!("held");
+    std::io::stdout().flush().map_err(|err| vfio::Error { what: "flush stdout".into(), err })?;
+    let fired = efd.wait(Duration::from_secs(secs))? > 0;
+    println!("req_fired={}", u32::from(fired));
+    // Close at once: the removal waits for it.
+    drop(dev);
+    drop(iommufd);
+    println!("released");
+    Ok(())
+}
+
 fn same_group(a: &str, b: &str) -> vfio::Result<()> {
     let result = |r: vfio::Result<vfio::Device>| match r {
         Ok(_) => "ok".to_string(),
@@ -210,7 +423,15 @@ fn usage() -> ExitCode {
     eprintln!("usage: mpw-vfio-client group-open <group> <device> [read:R:OFF:LEN | write:R:OFF:LEN:VAL]...");
     eprintln!("       mpw-vfio-client cdev-open <sysfs dev> [OP]...");
     eprintln!("       mpw-vfio-client nvme-identify <sysfs dev>");
+    eprintln!("       mpw-vfio-client hold <sysfs dev> <seconds>");
+    eprintln!("       mpw-vfio-client bad-args <sysfs dev>");
     eprintln!("       mpw-vfio-client same-group <sysfs dev A> <sysfs dev B>");
+    eprintln!("       mpw-vfio-client irq-info <sysfs dev>");
+    eprintln!("       mpw-vfio-client nvme-irq <sysfs dev>");
+    eprintln!("       mpw-vfio-client irq-loopback <sysfs dev>");
+    eprintln!("       mpw-vfio-client irq-trigger <sysfs dev> msi|msix [write:R:OFF:LEN:VAL]...");
+    eprintln!("       mpw-vfio-client irq-bad-args <sysfs dev>");
+    eprintln!("       mpw-vfio-client req-wait <sysfs dev> <seconds>");
     ExitCode::from(2)
 }
 
@@ -237,6 +458,20 @@ fn main() -> ExitCode {
             Err(_) => return usage(),
         },
         ["bad-args", sysfs] => bad_args(sysfs),
+        ["irq-info", sysfs] => irq_info(sysfs),
+        ["nvme-irq", sysfs] => nvme_irq(sysfs),
+        ["irq-loopback", sysfs] => irq_loopback(sysfs),
+        ["irq-bad-args", sysfs] => irq_bad_args(sysfs),
+        ["irq-trigger", sysfs, kind @ ("msi" | "msix"), rest @ ..] => {
+            let Some(ops) = rest.iter().map(|s| parse_op(s)).collect::<Option<Vec<_>>>() else {
+                return usage();
+            };
+            irq_trigger(sysfs, kind, &ops)
+        }
+        ["req-wait", sysfs, secs] => match secs.parse() {
+            Ok(s) => req_wait(sysfs, s),
+            Err(_) => return usage(),
+        },
         _ => return usage(),
     };
     match r {

@@ -5,7 +5,10 @@
 //! It resets the controller, places an admin submission and completion queue in memory of
 //! this process mapped into the IOAS, and issues Identify Controller, whose 4 KiB answer the
 //! controller writes by DMA into another mapped page. Register access goes through the
-//! device fd (pread/pwrite of region 0); completion is polled (no interrupts).
+//! device fd (pread/pwrite of region 0); completion is polled. The admin completion queue is
+//! always interrupt-enabled on vector 0 (there is no IEN bit for it, and INTMS/INTMC apply
+//! only to pin and MSI interrupts), so with MSI-X enabled through VFIO_DEVICE_SET_IRQS before
+//! `init` each completion also raises MSI-X vector 0 (`nvme-irq`).
 
 use crate::vfio::{Device, Error, Iommufd, Result};
 use std::io;

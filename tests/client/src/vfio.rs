@@ -23,6 +23,8 @@ pub const VFIO_GROUP_SET_CONTAINER: u64 = vfio_io(4);
 pub const VFIO_GROUP_GET_DEVICE_FD: u64 = vfio_io(6);
 pub const VFIO_DEVICE_GET_INFO: u64 = vfio_io(7);
 pub const VFIO_DEVICE_GET_REGION_INFO: u64 = vfio_io(8);
+pub const VFIO_DEVICE_GET_IRQ_INFO: u64 = vfio_io(9);
+pub const VFIO_DEVICE_SET_IRQS: u64 = vfio_io(10);
 pub const VFIO_DEVICE_BIND_IOMMUFD: u64 = vfio_io(18);
 pub const VFIO_DEVICE_ATTACH_IOMMUFD_PT: u64 = vfio_io(19);
 
@@ -43,6 +45,29 @@ pub const VFIO_GROUP_FLAGS_VIABLE: u32 = 1 << 0;
 pub const VFIO_DEVICE_FLAGS_PCI: u32 = 1 << 1;
 pub const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
 pub const VFIO_PCI_NUM_REGIONS: u32 = 9;
+
+/// IRQ indexes of a vfio-pci device.
+pub const VFIO_PCI_INTX_IRQ_INDEX: u32 = 0;
+pub const VFIO_PCI_MSI_IRQ_INDEX: u32 = 1;
+pub const VFIO_PCI_MSIX_IRQ_INDEX: u32 = 2;
+pub const VFIO_PCI_ERR_IRQ_INDEX: u32 = 3;
+pub const VFIO_PCI_REQ_IRQ_INDEX: u32 = 4;
+
+/// `struct vfio_irq_info` flags.
+pub const VFIO_IRQ_INFO_EVENTFD: u32 = 1 << 0;
+pub const VFIO_IRQ_INFO_MASKABLE: u32 = 1 << 1;
+pub const VFIO_IRQ_INFO_AUTOMASKED: u32 = 1 << 2;
+pub const VFIO_IRQ_INFO_NORESIZE: u32 = 1 << 3;
+
+/// `struct vfio_irq_set` flags: one data type and one action.
+pub const VFIO_IRQ_SET_DATA_NONE: u32 = 1 << 0;
+pub const VFIO_IRQ_SET_DATA_BOOL: u32 = 1 << 1;
+pub const VFIO_IRQ_SET_DATA_EVENTFD: u32 = 1 << 2;
+pub const VFIO_IRQ_SET_ACTION_MASK: u32 = 1 << 3;
+pub const VFIO_IRQ_SET_ACTION_UNMASK: u32 = 1 << 4;
+pub const VFIO_IRQ_SET_ACTION_TRIGGER: u32 = 1 << 5;
+/// The header of `struct vfio_irq_set` (argsz, flags, index, start, count): its minsz.
+pub const VFIO_IRQ_SET_HDR: usize = 20;
 
 #[repr(C)]
 #[derive(Default, Debug)]
@@ -71,6 +96,15 @@ pub struct RegionInfo {
     pub cap_offset: u32,
     pub size: u64,
     pub offset: u64,
+}
+
+#[repr(C)]
+#[derive(Default, Debug)]
+pub struct IrqInfo {
+    pub argsz: u32,
+    pub flags: u32,
+    pub index: u32,
+    pub count: u32,
 }
 
 #[repr(C)]
@@ -135,6 +169,20 @@ impl std::fmt::Display for Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The outcome of a request as the bad-argument cases print it: `ok`, or the errno's name.
+pub fn outcome<T>(r: io::Result<T>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => match e.raw_os_error() {
+            Some(libc::EINVAL) => "EINVAL".into(),
+            Some(libc::ENOTTY) => "ENOTTY".into(),
+            Some(libc::EFAULT) => "EFAULT".into(),
+            Some(libc::EBADF) => "EBADF".into(),
+            _ => e.to_string(),
+        },
+    }
+}
 
 fn ctx<T>(what: impl Into<String>, r: io::Result<T>) -> Result<T> {
     r.map_err(|err| Error { what: what.into(), err })
@@ -307,17 +355,7 @@ impl Device {
 
     /// Malformed requests, each with the errno it got (`ok` if it was accepted).
     pub fn bad_arg_cases(&self) -> Vec<(&'static str, String)> {
-        fn res(r: io::Result<impl Sized>) -> String {
-            match r {
-                Ok(_) => "ok".into(),
-                Err(e) => match e.raw_os_error() {
-                    Some(libc::EINVAL) => "EINVAL".into(),
-                    Some(libc::ENOTTY) => "ENOTTY".into(),
-                    Some(libc::EFAULT) => "EFAULT".into(),
-                    _ => e.to_string(),
-                },
-            }
-        }
+        use self::outcome as res;
         let mut out = Vec::new();
         let mut info = DeviceInfo { argsz: 8, ..Default::default() };
         out.push(("get_info_small_argsz", res(ioctl_ptr(&self.file, VFIO_DEVICE_GET_INFO, &mut info))));
@@ -325,11 +363,8 @@ impl Device {
         out.push(("region_info_index_9", res(ioctl_ptr(&self.file, VFIO_DEVICE_GET_REGION_INFO, &mut r))));
         let mut r = RegionInfo { argsz: 8, index: 0, ..Default::default() };
         out.push(("region_info_small_argsz", res(ioctl_ptr(&self.file, VFIO_DEVICE_GET_REGION_INFO, &mut r))));
-        // struct vfio_irq_info: argsz, flags, index, count.
-        let mut irq = [16u32, 0, 5, 0];
-        out.push(("irq_info_index_5", res(ioctl_ptr(&self.file, vfio_io(9), &mut irq))));
-        let mut irq = [8u32, 0, 0, 0];
-        out.push(("irq_info_small_argsz", res(ioctl_ptr(&self.file, vfio_io(9), &mut irq))));
+        out.push(("irq_info_index_5", res(self.irq_info_raw(16, 5))));
+        out.push(("irq_info_small_argsz", res(self.irq_info_raw(8, 0))));
         // SAFETY: An ioctl number VFIO does not define, with no argument.
         out.push(("unknown_ioctl", res(unsafe { ioctl(&self.file, vfio_io(60), 0) })));
         let mut b = [0u8; 4];
@@ -338,6 +373,44 @@ impl Device {
         out.push(("read_absent_bar1", res(self.file.read_at(&mut b, 1u64 << 40))));
         out.push(("write_region_9", res(self.file.write_at(&b, 9u64 << 40))));
         out
+    }
+
+    /// `VFIO_DEVICE_GET_IRQ_INFO` for IRQ index `index`.
+    pub fn irq_info(&self, index: u32) -> Result<IrqInfo> {
+        ctx(format!("VFIO_DEVICE_GET_IRQ_INFO {index}"), self.irq_info_raw(size_of::<IrqInfo>() as u32, index))
+    }
+
+    /// `VFIO_DEVICE_GET_IRQ_INFO` with the given `argsz` (the struct is 16 bytes whatever it
+    /// says).
+    pub fn irq_info_raw(&self, argsz: u32, index: u32) -> io::Result<IrqInfo> {
+        let mut info = IrqInfo { argsz, index, ..Default::default() };
+        ioctl_ptr(&self.file, VFIO_DEVICE_GET_IRQ_INFO, &mut info)?;
+        Ok(info)
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS`: `flags` (data type | action) on vectors `start..start + count`
+    /// of IRQ index `index`, with `data` (`count` eventfds as `i32`, `count` bools as bytes,
+    /// or nothing) after the header.
+    pub fn set_irqs(&self, flags: u32, index: u32, start: u32, count: u32, data: &[u8]) -> Result<()> {
+        ctx(
+            format!("VFIO_DEVICE_SET_IRQS index {index} start {start} count {count} flags {flags:#x}"),
+            self.set_irqs_raw((VFIO_IRQ_SET_HDR + data.len()) as u32, flags, index, start, count, data),
+        )
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS` with the given `argsz`, which need not match the buffer: the
+    /// header is always there, followed by all of `data`.
+    pub fn set_irqs_raw(&self, argsz: u32, flags: u32, index: u32, start: u32, count: u32, data: &[u8]) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(VFIO_IRQ_SET_HDR + data.len());
+        for v in [argsz, flags, index, start, count] {
+            buf.extend_from_slice(&v.to_ne_bytes());
+        }
+        buf.extend_from_slice(data);
+        assert!(argsz as usize <= buf.len(), "argsz {argsz} past the end of the buffer");
+        // SAFETY: `buf` holds a `struct vfio_irq_set` header and its data, covers the header
+        // and the `argsz` bytes the kernel may read, and outlives the call.
+        unsafe { ioctl(&self.file, VFIO_DEVICE_SET_IRQS, buf.as_mut_ptr() as libc::c_ulong) }?;
+        Ok(())
     }
 
     /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` to the IOAS of `iommufd`.
