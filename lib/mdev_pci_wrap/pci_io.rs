@@ -104,6 +104,14 @@ pub fn disable(pdev: &pci::Device) {
     unsafe { bindings::pci_disable_device(raw(pdev)) }
 }
 
+/// Resets function `pdev` alone (FLR or another function-level method), saving and restoring
+/// its config space around it; fails with `ENOTTY` if it has no such method and `EAGAIN` if
+/// its device lock is held (e.g. while its driver is being unbound).
+pub fn try_reset(pdev: &pci::Device) -> Result {
+    // SAFETY: `pdev` is valid.
+    to_result(unsafe { bindings::pci_try_reset_function(raw(pdev)) })
+}
+
 /// Stops `pdev`'s DMA (clears bus mastering).
 pub fn clear_master(pdev: &pci::Device) {
     // SAFETY: `pdev` is valid.

@@ -148,6 +148,8 @@ impl<T: VfDriver> mdev::Driver for MdevDriver<T> {
 struct OpenState {
     /// The memory BARs, mapped; shared with reads and writes in progress.
     bars: [Option<Arc<IoMap>>; 6],
+    /// The VF has a function-level reset (it worked at open).
+    reset_works: bool,
 }
 
 /// The VFIO device of a wrapped VF.
@@ -402,8 +404,18 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             return Err(EOPNOTSUPP);
         }
         pci_io::enable(&this.pdev)?;
+        // Hand the user a freshly reset function, as vfio-pci does.
+        let reset_works = match pci_io::try_reset(&this.pdev) {
+            Ok(()) => true,
+            Err(e) if e == EAGAIN => {
+                pci_io::disable(&this.pdev);
+                return Err(e);
+            }
+            Err(_) => false,
+        };
         let mut state = OpenState {
             bars: [const { None }; 6],
+            reset_works,
         };
         for (i, bar) in this.bars.iter().enumerate() {
             if !matches!(bar.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
@@ -430,7 +442,13 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         // Stop the VF's DMA (and MSI writes) before the user's mappings and eventfds go away.
         pci_io::clear_master(&this.pdev);
         this.irqs.lock().clear();
-        drop(this.open.lock().take());
+        let state = this.open.lock().take();
+        // Leave nothing of the user's state in the VF.
+        if state.is_some_and(|s| s.reset_works) {
+            if let Err(e) = pci_io::try_reset(&this.pdev) {
+                dev_dbg!(dev.parent(), "no reset at close: {:?}\n", e);
+            }
+        }
         pci_io::disable(&this.pdev);
     }
 
@@ -565,15 +583,35 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 if argsz < 16 {
                     return Err(EINVAL);
                 }
+                let mut flags = bindings::VFIO_DEVICE_FLAGS_PCI;
+                if this.open.lock().as_ref().is_some_and(|s| s.reset_works) {
+                    flags |= bindings::VFIO_DEVICE_FLAGS_RESET;
+                }
                 write_info(
                     arg,
                     [
                         argsz,
-                        bindings::VFIO_DEVICE_FLAGS_PCI,
+                        flags,
                         bindings::VFIO_PCI_NUM_REGIONS,
                         bindings::VFIO_PCI_NUM_IRQS,
                     ],
                 )?;
+                Ok(0)
+            }
+            crate::uapi::VFIO_DEVICE_RESET => {
+                // (The device cannot close meanwhile: the ioctl holds its fd.)
+                let reset_works = this.open.lock().as_ref().is_some_and(|s| s.reset_works);
+                if !reset_works {
+                    return Err(EINVAL);
+                }
+                pci_io::try_reset(&this.pdev).inspect_err(|e| {
+                    dev_warn!(
+                        dev.parent(),
+                        "reset of VF {} failed: {:?}\n",
+                        this.pdev.as_ref().name(),
+                        e
+                    )
+                })?;
                 Ok(0)
             }
             crate::uapi::VFIO_DEVICE_GET_IRQ_INFO => {

@@ -40,6 +40,9 @@ test_qemu_realizes_the_mdev_as_a_vfio_pci_device() {
 	hostdev="$(grep -o '"qdev_id": "hostdev0"[^]]*]' <<< "$out")"
 	[ -n "$hostdev" ] || { echo "# QEMU (exit $rc) did not realize the device:"; sed 's/^/#   /' <<< "$out"; return 1; }
 	expect_eq "QEMU exit status after quit" 0 "$rc" || return 1
+	# The device says it can reset (FLR); QEMU resets it with VFIO_DEVICE_RESET.
+	expect_ok "QEMU found a reset mechanism" \
+		test -z "$(grep 'Cannot reset device' <<< "$out")" || return 1
 	expect_eq "vendor ID the guest would see" "$((0x$(cut -c3- "/sys/bus/pci/devices/$vf/vendor")))" \
 		"$(json_num vendor "$hostdev")" || return 1
 	expect_eq "device ID the guest would see" "$((0x$(cut -c3- "/sys/bus/pci/devices/$vf/device")))" \

@@ -11,6 +11,8 @@
 //!       PCI region's info and the config-space IDs; then run the OPs in order:
 //!         read:<region>:<offset>:<len>           print `read_<region>_<offset>=<hex>`
 //!         write:<region>:<offset>:<len>:<value>  write <value> (little endian)
+//!         reset                                  VFIO_DEVICE_RESET; print `reset=ok` or
+//!                                                `reset=<errno name>`
 //!         mmap:<region>:<offset>:<len>[:<at>]    mmap <len> bytes there and read 4 bytes at
 //!                                                <at> in the mapping; print
 //!                                                `mmap_<region>_<offset + at>=<hex>` or
@@ -76,6 +78,8 @@ struct Op {
     write: Option<u64>,
     /// An mmap of `len` bytes rather than a read, read at this offset in the mapping.
     mmap: Option<u64>,
+    /// A VFIO_DEVICE_RESET rather than an access.
+    reset: bool,
 }
 
 fn parse_num(s: &str) -> Option<u64> {
@@ -86,6 +90,9 @@ fn parse_num(s: &str) -> Option<u64> {
 }
 
 fn parse_op(s: &str) -> Option<Op> {
+    if s == "reset" {
+        return Some(Op { region: 0, offset: 0, len: 0, write: None, mmap: None, reset: true });
+    }
     let (is_write, rest) = match s.split_once(':')? {
         ("read", rest) => (false, rest),
         ("write", rest) => (true, rest),
@@ -101,7 +108,7 @@ fn parse_op(s: &str) -> Option<Op> {
             if at + 4 > len as u64 {
                 return None;
             }
-            return Some(Op { region, offset, len, write: None, mmap: Some(at) });
+            return Some(Op { region, offset, len, write: None, mmap: Some(at), reset: false });
         }
         _ => return None,
     };
@@ -113,7 +120,7 @@ fn parse_op(s: &str) -> Option<Op> {
     if it.next().is_some() || !matches!(len, 1 | 2 | 4 | 8) {
         return None;
     }
-    Some(Op { region, offset, len, write, mmap: None })
+    Some(Op { region, offset, len, write, mmap: None, reset: false })
 }
 
 fn group_open(group: u32, device: &str, ops: &[Op]) -> vfio::Result<()> {
@@ -383,6 +390,7 @@ fn show_device(dev: &vfio::Device, ops: &[Op]) -> vfio::Result<()> {
     let info = dev.info()?;
     println!("device_flags={:#x}", info.flags);
     println!("device_is_pci={}", u32::from(info.flags & vfio::VFIO_DEVICE_FLAGS_PCI != 0));
+    println!("device_reset={}", u32::from(info.flags & vfio::VFIO_DEVICE_FLAGS_RESET != 0));
     println!("num_regions={}", info.num_regions);
     println!("num_irqs={}", info.num_irqs);
     let mut id = [0u8; 4];
@@ -399,6 +407,13 @@ fn show_device(dev: &vfio::Device, ops: &[Op]) -> vfio::Result<()> {
         }
     }
     for op in ops {
+        if op.reset {
+            match dev.reset() {
+                Ok(()) => println!("reset=ok"),
+                Err(e) => println!("reset={}", vfio::outcome::<()>(Err(e.err))),
+            }
+            continue;
+        }
         if let Some(at) = op.mmap {
             let key = format!("mmap_{}_{:#x}", op.region, op.offset + at);
             match dev.mmap_read(op.region, op.offset, op.len, at as usize) {

@@ -22,6 +22,8 @@ pub const VFIO_GROUP_GET_STATUS: u64 = vfio_io(3);
 pub const VFIO_GROUP_SET_CONTAINER: u64 = vfio_io(4);
 pub const VFIO_GROUP_GET_DEVICE_FD: u64 = vfio_io(6);
 pub const VFIO_DEVICE_GET_INFO: u64 = vfio_io(7);
+pub const VFIO_DEVICE_RESET: u64 = vfio_io(11);
+pub const VFIO_DEVICE_FLAGS_RESET: u32 = 1 << 1;
 pub const VFIO_DEVICE_GET_REGION_INFO: u64 = vfio_io(8);
 pub const VFIO_DEVICE_GET_IRQ_INFO: u64 = vfio_io(9);
 pub const VFIO_DEVICE_SET_IRQS: u64 = vfio_io(10);
@@ -347,6 +349,13 @@ pub struct Device {
 }
 
 impl Device {
+    /// VFIO_DEVICE_RESET: a function-level reset of the device.
+    pub fn reset(&self) -> Result<()> {
+        // SAFETY: VFIO_DEVICE_RESET takes no argument.
+        ctx("VFIO_DEVICE_RESET", unsafe { ioctl(&self.file, VFIO_DEVICE_RESET, 0) })?;
+        Ok(())
+    }
+
     pub fn info(&self) -> Result<DeviceInfo> {
         let mut info = DeviceInfo { argsz: size_of::<DeviceInfo>() as u32, ..Default::default() };
         ctx("VFIO_DEVICE_GET_INFO", ioctl_ptr(&self.file, VFIO_DEVICE_GET_INFO, &mut info))?;
