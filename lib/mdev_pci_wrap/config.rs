@@ -16,7 +16,10 @@
 //!   userspace enables vectors through `VFIO_DEVICE_SET_IRQS`: userspace sees and writes its
 //!   own enable, function-mask, multiple-message-enable, address, data and mask values (which
 //!   it emulates for its guest); the capability layout, table and PBA locations and pending
-//!   bits read from the hardware; writes never reach it.
+//!   bits read from the hardware; writes never reach it. (vfio-pci differs in details that
+//!   VMMs do not rely on, since they emulate these registers: it passes the MSI mask bits
+//!   through, clears the MSI enable bit while no vectors are enabled, and caps the
+//!   multiple-message enable at the vectors allocated rather than at the capability's.)
 //!
 //! Everything else passes through to the hardware. This module is pure logic: the VFIO
 //! device reads the hardware dword and lets [`VirtConfig::read`] overlay it.

@@ -93,15 +93,26 @@ pub struct Interrupts {
 
 impl Interrupts {
     /// Carries out `VFIO_DEVICE_SET_IRQS` for VF `pdev`; `dev` is named in messages.
-    pub fn set(&mut self, dev: &device::Device, pdev: &ARef<pci::Device>, req: IrqSet) -> Result {
-        if req.action != IrqAction::Trigger {
+    ///
+    /// Returns 0, or, when enabling MSI or MSI-X vectors found fewer than requested, how many
+    /// there are (nothing enabled; userspace may ask again for that many, as with vfio-pci).
+    pub fn set(
+        &mut self,
+        dev: &device::Device,
+        pdev: &ARef<pci::Device>,
+        req: IrqSet,
+    ) -> Result<u32> {
+        if req.action() != IrqAction::Trigger {
             // Masking is neither offered for INTx (absent) nor for MSI/MSI-X (as in
             // vfio-pci), nor for REQ.
             return Err(ENOTTY);
         }
-        match kind_of(req.index) {
-            Some(kind) => self.set_msi(dev, pdev, kind, req),
-            None if req.index == bindings::VFIO_PCI_REQ_IRQ_INDEX => self.set_req(req),
+        match kind_of(req.index()) {
+            Some(kind) => self.set_msi(dev, pdev, kind, &req),
+            None if req.index() == bindings::VFIO_PCI_REQ_IRQ_INDEX => {
+                self.set_req(&req)?;
+                Ok(0)
+            }
             // The core already refused indexes without vectors.
             None => Err(EINVAL),
         }
@@ -112,12 +123,13 @@ impl Interrupts {
         dev: &device::Device,
         pdev: &ARef<pci::Device>,
         kind: IrqKind,
-        req: IrqSet,
-    ) -> Result {
+        req: &IrqSet,
+    ) -> Result<u32> {
+        let range = req.range();
         let enabled = self.vectors.as_ref().map(IrqVectors::kind);
-        if enabled == Some(kind) && req.count == 0 && matches!(req.data, IrqData::None) {
+        if enabled == Some(kind) && range.is_empty() && matches!(req.data(), IrqData::None) {
             self.vectors = None;
-            return Ok(());
+            return Ok(0);
         }
         if enabled.is_some_and(|k| k != kind) {
             dev_dbg!(
@@ -128,18 +140,27 @@ impl Interrupts {
             );
             return Err(EINVAL);
         }
-        let end = req.start + req.count;
-        match req.data {
+        match req.data() {
             IrqData::EventFds(fds) => {
                 let newly = self.vectors.is_none();
                 if newly {
-                    match IrqVectors::alloc(pdev.clone(), kind, end) {
-                        Ok(v) => self.vectors = Some(v),
+                    match IrqVectors::alloc(pdev.clone(), kind, range.end) {
+                        Ok(Ok(v)) => self.vectors = Some(v),
+                        Ok(Err(available)) => {
+                            dev_dbg!(
+                                dev,
+                                "SET_IRQS: {} {:?} vectors requested, {} available\n",
+                                range.end,
+                                kind,
+                                available
+                            );
+                            return Ok(available);
+                        }
                         Err(e) => {
                             dev_warn!(
                                 dev,
                                 "cannot enable {} {:?} vectors on {}: {:?}\n",
-                                end,
+                                range.end,
                                 kind,
                                 pdev.as_ref().name(),
                                 e
@@ -149,17 +170,17 @@ impl Interrupts {
                     }
                 }
                 let vectors = self.vectors.as_mut().ok_or(EINVAL)?;
-                if end > vectors.count() {
+                if range.end > vectors.count() {
                     dev_dbg!(
                         dev,
                         "SET_IRQS: vectors {}..{} of {} enabled (disable to resize)\n",
-                        req.start,
-                        end,
+                        range.start,
+                        range.end,
                         vectors.count()
                     );
                     return Err(EINVAL);
                 }
-                let r = set_block(vectors, req.start, &fds);
+                let r = set_block(vectors, range.start, fds);
                 if let Err(e) = r {
                     dev_dbg!(
                         dev,
@@ -171,44 +192,53 @@ impl Interrupts {
                         self.vectors = None;
                     }
                 }
-                r
+                r.map(|()| 0)
             }
             data => {
                 // Loopback: fire the eventfds of the enabled vectors in the range.
                 let vectors = self.vectors.as_ref().ok_or(EINVAL)?;
-                for i in req.start..end {
-                    if let IrqData::Bools(b) = &data {
-                        if !b.get((i - req.start) as usize).copied().unwrap_or(false) {
+                for (k, i) in range.enumerate() {
+                    if let IrqData::Bools(b) = data {
+                        if !b.get(k).copied().unwrap_or(false) {
                             continue;
                         }
                     }
                     vectors.fire(i);
                 }
-                Ok(())
+                Ok(0)
             }
         }
     }
 
-    fn set_req(&mut self, req: IrqSet) -> Result {
-        match req.data {
-            // The core checked `start == 0` and `count <= 1`.
-            IrqData::None if req.count == 0 => self.req = None,
+    /// The REQ index, as vfio-pci's `vfio_pci_set_ctx_trigger_single`.
+    fn set_req(&mut self, req: &IrqSet) -> Result {
+        // The core checked `start == 0` and `count <= 1`.
+        let count = req.range().len();
+        match req.data() {
             IrqData::None => {
-                self.signal_request();
-            }
-            IrqData::Bools(b) => {
-                if b.first() == Some(&true) {
+                if self.req.is_none() {
+                    return Err(EINVAL);
+                }
+                if count == 0 {
+                    self.req = None;
+                } else {
                     self.signal_request();
                 }
             }
-            IrqData::EventFds(fds) => {
-                let fd = *fds.first().ok_or(EINVAL)?;
-                self.req = if fd < 0 {
-                    None
-                } else {
-                    Some(EventFd::from_fd(fd)?)
-                };
-            }
+            IrqData::Bools(b) => match b.first() {
+                None => return Err(EINVAL),
+                Some(true) => {
+                    self.signal_request();
+                }
+                Some(false) => {}
+            },
+            IrqData::EventFds(fds) => match fds.first() {
+                None => return Err(EINVAL),
+                Some(-1) => self.req = None,
+                Some(&fd) if fd >= 0 => self.req = Some(EventFd::from_fd(fd)?),
+                // Other negative numbers change nothing (as vfio-pci).
+                Some(_) => {}
+            },
         }
         Ok(())
     }
@@ -231,8 +261,8 @@ impl Interrupts {
     }
 }
 
-/// Points vectors `start..start + fds.len()` at the eventfds `fds` (`-1`: none). On error
-/// the whole block points at nothing, as vfio-pci leaves it.
+/// Points vectors `start..start + fds.len()` at the eventfds `fds` (negative: none). On error
+/// the vectors from `start` up to the failing one point at nothing, as vfio-pci leaves them.
 fn set_block(vectors: &mut IrqVectors, start: u32, fds: &[i32]) -> Result {
     for (i, &fd) in (start..).zip(fds.iter()) {
         let r = if fd < 0 {
@@ -242,7 +272,7 @@ fn set_block(vectors: &mut IrqVectors, start: u32, fds: &[i32]) -> Result {
             EventFd::from_fd(fd).and_then(|e| vectors.set_trigger(i, Some(e)))
         };
         if let Err(e) = r {
-            for j in (start..).take(fds.len()) {
+            for j in start..=i {
                 vectors.clear_trigger(j);
             }
             return Err(e);

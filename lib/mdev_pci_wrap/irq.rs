@@ -145,9 +145,16 @@ pub struct IrqVectors {
 }
 
 impl IrqVectors {
-    /// Allocates exactly `count` vectors of `kind` on `pdev`, which must be enabled. The host
+    /// Allocates `count` vectors of `kind` on `pdev` (which should be enabled); the host
     /// programs the device's MSI or MSI-X registers and enables them.
-    pub fn alloc(pdev: ARef<pci::Device>, kind: IrqKind, count: u32) -> Result<Self> {
+    ///
+    /// Returns `Ok(Err(n))`, having allocated nothing, if only `n < count` vectors are to be
+    /// had (callers may retry with `n`).
+    pub fn alloc(
+        pdev: ARef<pci::Device>,
+        kind: IrqKind,
+        count: u32,
+    ) -> Result<core::result::Result<Self, u32>> {
         if count == 0 {
             return Err(EINVAL);
         }
@@ -155,18 +162,24 @@ impl IrqVectors {
         for _ in 0..count {
             triggers.push(None, GFP_KERNEL)?;
         }
-        // SAFETY: `pdev` is a valid, enabled PCI device (caller) without allocated vectors
-        // (only an `IrqVectors` allocates them, and the caller holds at most one).
-        let n = unsafe {
-            bindings::pci_alloc_irq_vectors(pci_io::raw(&pdev), count, count, kind.flag())
-        };
+        // SAFETY: `pdev` is a valid PCI device. Only an `IrqVectors` allocates vectors for the
+        // library, and its users hold at most one per device at a time.
+        let n =
+            unsafe { bindings::pci_alloc_irq_vectors(pci_io::raw(&pdev), 1, count, kind.flag()) };
         to_result(n)?;
-        // INVARIANT: With min == max, success means exactly `count` vectors.
-        Ok(Self {
+        // `n` is positive and at most `count`.
+        let n = n as u32;
+        if n < count {
+            // SAFETY: Allocated just above, with no handler registered.
+            unsafe { bindings::pci_free_irq_vectors(pci_io::raw(&pdev)) };
+            return Ok(Err(n));
+        }
+        // INVARIANT: `count` vectors allocated, one trigger slot each.
+        Ok(Ok(Self {
             pdev,
             kind,
             triggers,
-        })
+        }))
     }
 
     /// The kind of the vectors.

@@ -13,6 +13,7 @@ use crate::{
     bar::Area,
     bindings, //
 };
+use core::ptr::NonNull;
 use kernel::{
     error::to_result,
     mm::virt::VmaNew,
@@ -110,6 +111,51 @@ pub fn disable(pdev: &pci::Device) {
 pub fn try_reset(pdev: &pci::Device) -> Result {
     // SAFETY: `pdev` is valid.
     to_result(unsafe { bindings::pci_try_reset_function(raw(pdev)) })
+}
+
+/// A copy of a function's config space, taken with [`SavedState::take`], to put back with
+/// [`SavedState::restore`].
+///
+/// # Invariants
+///
+/// `state` is a `pci_store_saved_state` allocation owned by `self`.
+pub struct SavedState {
+    state: NonNull<bindings::pci_saved_state>,
+}
+
+// SAFETY: The saved state is plain memory owned by `self`.
+unsafe impl Send for SavedState {}
+// SAFETY: `&SavedState` gives no access to the memory.
+unsafe impl Sync for SavedState {}
+
+impl SavedState {
+    /// Saves `pdev`'s config space as it is now; `None` if out of memory.
+    pub fn take(pdev: &pci::Device) -> Option<Self> {
+        // SAFETY: `pdev` is valid.
+        unsafe { bindings::pci_save_state(raw(pdev)) };
+        // SAFETY: `pdev` is valid and its state was just saved.
+        let state = NonNull::new(unsafe { bindings::pci_store_saved_state(raw(pdev)) })?;
+        // INVARIANT: Allocated just above.
+        Some(Self { state })
+    }
+
+    /// Writes the saved config space back to `pdev` (the same function).
+    pub fn restore(self, pdev: &pci::Device) {
+        let mut state = self.state.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: `state` is ours (type invariant, and `self` is forgotten); the call loads it
+        // into `pdev`'s saved-state buffers and frees it.
+        unsafe { bindings::pci_load_and_free_saved_state(raw(pdev), &mut state) };
+        // SAFETY: `pdev` is valid and has a saved state.
+        unsafe { bindings::pci_restore_state(raw(pdev)) };
+    }
+}
+
+impl Drop for SavedState {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `state` is a kmalloc'ed allocation we own.
+        unsafe { bindings::kfree(self.state.as_ptr().cast()) };
+    }
 }
 
 /// Stops `pdev`'s DMA (clears bus mastering).

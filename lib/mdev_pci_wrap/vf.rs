@@ -150,6 +150,8 @@ struct OpenState {
     bars: [Option<Arc<IoMap>>; 6],
     /// The VF has a function-level reset (it worked at open).
     reset_works: bool,
+    /// The VF's config space after the reset at open, put back at close.
+    pristine: Option<pci_io::SavedState>,
 }
 
 /// The VFIO device of a wrapped VF.
@@ -158,6 +160,8 @@ pub struct VfDevice<T: VfDriver> {
     pdev: ARef<pci::Device>,
     /// The VF's BARs, as the PCI core sized them at bind time.
     bars: [Bar; 6],
+    /// The virtual config space each open starts from.
+    config_init: VirtConfig,
     #[pin]
     config: Mutex<VirtConfig>,
     #[pin]
@@ -215,6 +219,7 @@ impl<T: VfDriver> VfDevice<T> {
         try_pin_init!(Self {
             pdev,
             bars,
+            config_init: config.clone(),
             config <- new_mutex!(config),
             open <- new_mutex!(None),
             dma <- new_mutex!(None),
@@ -370,7 +375,7 @@ fn read_info_header(arg: usize) -> Result<[u32; 4]> {
         .read_slice(&mut b)?;
     let mut w = [0u32; 4];
     for (i, v) in w.iter_mut().enumerate() {
-        *v = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+        *v = u32::from_ne_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
     }
     Ok(w)
 }
@@ -378,7 +383,7 @@ fn read_info_header(arg: usize) -> Result<[u32; 4]> {
 fn write_info(arg: usize, w: [u32; 4]) -> Result {
     let mut b = [0u8; 16];
     for (i, v) in w.iter().enumerate() {
-        b[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+        b[4 * i..4 * i + 4].copy_from_slice(&v.to_ne_bytes());
     }
     UserSlice::new(UserPtr::from_addr(arg), 16)
         .writer()
@@ -416,7 +421,11 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         let mut state = OpenState {
             bars: [const { None }; 6],
             reset_works,
+            pristine: pci_io::SavedState::take(&this.pdev),
         };
+        // And a fresh virtual config space: nothing of the last user's (BAR addresses, MSI
+        // address and data) shows.
+        *this.config.lock() = this.config_init.clone();
         for (i, bar) in this.bars.iter().enumerate() {
             if !matches!(bar.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
                 continue;
@@ -443,10 +452,16 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         pci_io::clear_master(&this.pdev);
         this.irqs.lock().clear();
         let state = this.open.lock().take();
-        // Leave nothing of the user's state in the VF.
-        if state.is_some_and(|s| s.reset_works) {
-            if let Err(e) = pci_io::try_reset(&this.pdev) {
-                dev_dbg!(dev.parent(), "no reset at close: {:?}\n", e);
+        if let Some(state) = state {
+            // Leave nothing of the user's state in the VF: reset it, then put back the config
+            // space it had after the reset at open (the reset alone would restore the user's).
+            if state.reset_works {
+                if let Err(e) = pci_io::try_reset(&this.pdev) {
+                    dev_dbg!(dev.parent(), "no reset at close: {:?}\n", e);
+                }
+            }
+            if let Some(pristine) = state.pristine {
+                pristine.restore(&this.pdev);
             }
         }
         pci_io::disable(&this.pdev);
@@ -629,8 +644,10 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                     counts.vectors(i)
                 })
                 .inspect_err(|e| dev_dbg!(dev.parent(), "SET_IRQS refused: {:?}\n", e))?;
-                this.irqs.lock().set(dev.parent(), &this.pdev, req)?;
-                Ok(0)
+                // A positive answer: only that many MSI vectors could be had (vfio-pci's
+                // answer, on which QEMU retries with fewer).
+                let r = this.irqs.lock().set(dev.parent(), &this.pdev, req)?;
+                Ok(r as isize)
             }
             _ => Err(ENOTTY),
         }

@@ -220,19 +220,36 @@ pub enum IrqData {
 /// below the device's index count, and `data` has `count` entries unless it is `None`.
 #[derive(Debug)]
 pub struct IrqSet {
-    /// The interrupt index (`VFIO_PCI_*_IRQ_INDEX`).
-    pub index: u32,
-    /// The first vector.
-    pub start: u32,
-    /// The number of vectors (0 is meaningful: e.g. "disable" for MSI and MSI-X).
-    pub count: u32,
-    /// What to do.
-    pub action: IrqAction,
-    /// With what.
-    pub data: IrqData,
+    index: u32,
+    start: u32,
+    count: u32,
+    action: IrqAction,
+    data: IrqData,
 }
 
 impl IrqSet {
+    /// The interrupt index (`VFIO_PCI_*_IRQ_INDEX`).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The vectors `start..end` the request applies to (empty is meaningful: e.g. "disable"
+    /// for MSI and MSI-X). `end` does not overflow, and is at most the index's vector count.
+    pub fn range(&self) -> core::ops::Range<u32> {
+        // INVARIANT (used): validated by the core, `start + count` does not overflow.
+        self.start..self.start + self.count
+    }
+
+    /// What to do.
+    pub fn action(&self) -> IrqAction {
+        self.action
+    }
+
+    /// With what: one entry per vector of [`IrqSet::range`], unless `None`.
+    pub fn data(&self) -> &IrqData {
+        &self.data
+    }
+
     /// Reads the request at user address `arg` and validates it for a device with
     /// `num_indexes` interrupt indexes, of which index `i` has `vectors(i)` vectors.
     ///
@@ -396,7 +413,9 @@ pub trait Operations: Sized + Send + Sync + 'static {
 
     /// The user unmapped `[iova, iova + length)`: drop every pin and cached translation of
     /// that range before returning. Called for devices that access user memory through the
-    /// VFIO core (`vfio_pin_pages`, `vfio_dma_rw`), on both the type1 and the iommufd paths.
+    /// VFIO core (`vfio_pin_pages`, `vfio_dma_rw`): by the type1 container, and on iommufd
+    /// only through the core's emulated binding (the default `bind_iommufd`), not for a
+    /// device that implements [`Operations::bind_iommufd`] itself.
     fn dma_unmap(_dev: &Device<Self>, _iova: u64, _length: u64) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
