@@ -269,7 +269,7 @@ fn set_block(vectors: &mut IrqVectors, start: u32, fds: &[i32]) -> Result {
             vectors.clear_trigger(i);
             Ok(())
         } else {
-            EventFd::from_fd(fd).and_then(|e| vectors.set_trigger(i, Some(e)))
+            EventFd::from_fd(fd).and_then(|e| vectors.set_trigger(i, e))
         };
         if let Err(e) = r {
             for j in start..=i {

@@ -193,15 +193,12 @@ impl IrqVectors {
         self.triggers.len() as u32
     }
 
-    /// Forwards the interrupts of vector `i` to `eventfd`, or to nothing if `None`, replacing
-    /// what vector `i` was forwarded to. On error, vector `i` is forwarded to nothing.
-    pub fn set_trigger(&mut self, i: u32, eventfd: Option<EventFd>) -> Result {
+    /// Forwards the interrupts of vector `i` to `eventfd`, replacing what vector `i` was
+    /// forwarded to. On error, vector `i` is forwarded to nothing.
+    pub fn set_trigger(&mut self, i: u32, eventfd: EventFd) -> Result {
         let slot = self.triggers.get_mut(i as usize).ok_or(EINVAL)?;
         // Free the old handler first: the new one may share the eventfd.
         *slot = None;
-        let Some(eventfd) = eventfd else {
-            return Ok(());
-        };
         // SAFETY: `pdev` is valid and has `i + 1` or more vectors allocated (type invariant).
         let irq = unsafe { bindings::pci_irq_vector(pci_io::raw(&self.pdev), i) };
         let irq = u32::try_from(irq).map_err(|_| EINVAL)?;

@@ -54,8 +54,6 @@ use kernel::{
         Mutex, //
     },
     uaccess::{
-        UserPtr,
-        UserSlice,
         UserSliceReader,
         UserSliceWriter, //
     },
@@ -366,30 +364,6 @@ enum Io<'a> {
     Write(&'a mut UserSliceReader),
 }
 
-/// `struct vfio_device_info` and `struct vfio_irq_info` share this 16-byte prefix layout:
-/// `argsz`, then three `u32`s.
-fn read_info_header(arg: usize) -> Result<[u32; 4]> {
-    let mut b = [0u8; 16];
-    UserSlice::new(UserPtr::from_addr(arg), 16)
-        .reader()
-        .read_slice(&mut b)?;
-    let mut w = [0u32; 4];
-    for (i, v) in w.iter_mut().enumerate() {
-        *v = u32::from_ne_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
-    }
-    Ok(w)
-}
-
-fn write_info(arg: usize, w: [u32; 4]) -> Result {
-    let mut b = [0u8; 16];
-    for (i, v) in w.iter().enumerate() {
-        b[4 * i..4 * i + 4].copy_from_slice(&v.to_ne_bytes());
-    }
-    UserSlice::new(UserPtr::from_addr(arg), 16)
-        .writer()
-        .write_slice(&b)
-}
-
 #[vtable]
 impl<T: VfDriver> vfio::Operations for VfDevice<T> {
     const NAME: &'static CStr = c_str!("mdev_pci_wrap");
@@ -592,9 +566,11 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
 
     fn ioctl(dev: &vfio::Device<Self>, cmd: u32, arg: usize) -> Result<isize> {
         let this = dev.data();
+        // `struct vfio_device_info` and `struct vfio_irq_info` both start with `argsz` and
+        // three `u32`s, which is all that is read and written of them.
         match cmd {
             crate::uapi::VFIO_DEVICE_GET_INFO => {
-                let [argsz, ..] = read_info_header(arg)?;
+                let [argsz, ..] = vfio::read_user_u32s::<4>(arg)?;
                 if argsz < 16 {
                     return Err(EINVAL);
                 }
@@ -602,9 +578,9 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 if this.open.lock().as_ref().is_some_and(|s| s.reset_works) {
                     flags |= bindings::VFIO_DEVICE_FLAGS_RESET;
                 }
-                write_info(
+                vfio::write_user_u32s(
                     arg,
-                    [
+                    &[
                         argsz,
                         flags,
                         bindings::VFIO_PCI_NUM_REGIONS,
@@ -630,12 +606,12 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 Ok(0)
             }
             crate::uapi::VFIO_DEVICE_GET_IRQ_INFO => {
-                let [argsz, _, index, _] = read_info_header(arg)?;
+                let [argsz, _, index, _] = vfio::read_user_u32s(arg)?;
                 if argsz < 16 || index >= bindings::VFIO_PCI_NUM_IRQS {
                     return Err(EINVAL);
                 }
                 let count = this.irq_counts.vectors(index);
-                write_info(arg, [argsz, IrqCounts::flags(index), index, count])?;
+                vfio::write_user_u32s(arg, &[argsz, IrqCounts::flags(index), index, count])?;
                 Ok(0)
             }
             crate::uapi::VFIO_DEVICE_SET_IRQS => {

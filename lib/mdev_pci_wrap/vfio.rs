@@ -189,6 +189,27 @@ impl RegionInfo<'_> {
     }
 }
 
+/// Reads the `N` native-endian `u32`s at user address `arg`: the head of an ioctl's struct.
+pub fn read_user_u32s<const N: usize>(arg: usize) -> Result<[u32; N]> {
+    let mut reader = UserSlice::new(UserPtr::from_addr(arg), 4 * N).reader();
+    let mut words = [0u32; N];
+    for w in words.iter_mut() {
+        let mut b = [0u8; 4];
+        reader.read_slice(&mut b)?;
+        *w = u32::from_ne_bytes(b);
+    }
+    Ok(words)
+}
+
+/// Writes `words` as native-endian `u32`s to user address `arg`.
+pub fn write_user_u32s<const N: usize>(arg: usize, words: &[u32; N]) -> Result {
+    let mut writer = UserSlice::new(UserPtr::from_addr(arg), 4 * N).writer();
+    for w in words {
+        writer.write_slice(&w.to_ne_bytes())?;
+    }
+    Ok(())
+}
+
 /// What a `VFIO_DEVICE_SET_IRQS` request does to its vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IrqAction {
@@ -258,18 +279,15 @@ impl IrqSet {
     /// vfio-pci does), and with `EFAULT` if the user memory cannot be read.
     pub fn from_user(arg: usize, num_indexes: u32, vectors: impl Fn(u32) -> u32) -> Result<Self> {
         const MINSZ: usize = mem::offset_of!(bindings::vfio_irq_set, data);
-        let mut b = [0u8; MINSZ];
-        UserSlice::new(UserPtr::from_addr(arg), MINSZ)
-            .reader()
-            .read_slice(&mut b)?;
-        let word =
-            |i: usize| u32::from_ne_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+        // `argsz`, `flags`, `index`, `start`, `count`.
+        const { assert!(MINSZ == 5 * 4) };
+        let [argsz, flags, index, start, count] = read_user_u32s(arg)?;
         let mut hdr = bindings::vfio_irq_set {
-            argsz: word(0),
-            flags: word(1),
-            index: word(2),
-            start: word(3),
-            count: word(4),
+            argsz,
+            flags,
+            index,
+            start,
+            count,
             ..Default::default()
         };
         let num_irqs = if hdr.index < num_indexes {
