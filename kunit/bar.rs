@@ -4,6 +4,7 @@
 
 use kernel::prelude::*;
 use mdev_pci_wrap::bar::{
+    access_width,
     mappable_areas,
     may_map,
     Area, //
@@ -78,5 +79,25 @@ mod tests {
         assert!(!may_map(&areas, 0x2000, 0x1000));
         assert!(!may_map(&areas, 0x1000, 0));
         assert!(!may_map(&areas, u64::MAX - 0xfff, 0x1000));
+    }
+
+    /// Region transfers split into naturally aligned accesses of at most the region's width.
+    #[test]
+    fn access_widths() {
+        // 8 bytes at an 8-aligned offset of a BAR: one 64-bit access.
+        assert_eq!(access_width(0x10, 8, 8), 8);
+        // Config space never goes past 4.
+        assert_eq!(access_width(0x10, 8, 4), 4);
+        // Misaligned starts shrink to the alignment.
+        assert_eq!(access_width(0x12, 8, 8), 2);
+        assert_eq!(access_width(0x13, 8, 8), 1);
+        assert_eq!(access_width(0x14, 8, 8), 4);
+        // Short tails shrink to what is left.
+        assert_eq!(access_width(0x10, 3, 8), 2);
+        assert_eq!(access_width(0x10, 1, 8), 1);
+        assert_eq!(access_width(0x10, 0, 8), 1);
+        // Odd maxima are rounded to a power of two, bounded to 8.
+        assert_eq!(access_width(0, 16, 3), 4);
+        assert_eq!(access_width(0, 16, 64), 8);
     }
 }

@@ -54,7 +54,7 @@ macro_rules! val {
 }
 
 /// The Rust side of every fact in `helpers.c`.
-fn rust_facts() -> [Fact; 111] {
+fn rust_facts() -> [Fact; 112] {
     [
         size!(vfio_device_info),
         off!(vfio_device_info, flags),
@@ -187,6 +187,10 @@ fn rust_facts() -> [Fact; 111] {
         val!(
             VFIO_REGION_INFO_CAP_SPARSE_MMAP,
             bindings::VFIO_REGION_INFO_CAP_SPARSE_MMAP
+        ),
+        val!(
+            VFIO_REGION_INFO_CAP_MSIX_MAPPABLE,
+            bindings::VFIO_REGION_INFO_CAP_MSIX_MAPPABLE
         ),
     ]
 }

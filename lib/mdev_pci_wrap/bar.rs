@@ -10,20 +10,7 @@
 
 use kernel::prelude::*;
 
-/// A byte range `[offset, offset + size)` of a BAR.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Area {
-    /// Start, in bytes from the BAR start.
-    pub offset: u64,
-    /// Length in bytes.
-    pub size: u64,
-}
-
-impl Area {
-    fn end(&self) -> u64 {
-        self.offset + self.size
-    }
-}
+pub use crate::vfio::Area;
 
 /// The mappable areas of a BAR of `bar_len` bytes, given the ranges that must stay trapped
 /// (the MSI-X table and PBA, if they are in this BAR), with pages of `page` bytes.
@@ -81,4 +68,16 @@ pub fn may_map(areas: &[Area], offset: u64, len: u64) -> bool {
         Some(end) if len > 0 => areas.iter().any(|a| offset >= a.offset && end <= a.end()),
         _ => false,
     }
+}
+
+/// The width of the next access of a region transfer with `remaining` bytes left at `pos`:
+/// the largest power of two up to `max` (1, 2, 4 or 8) that is naturally aligned at `pos` and
+/// not longer than what is left (so no access crosses its own alignment, as vfio-pci's
+/// `vfio_pci_core_do_io_rw` splits them). 1 when nothing is left.
+pub fn access_width(pos: u64, remaining: usize, max: u16) -> u16 {
+    let mut n = max.clamp(1, 8).next_power_of_two();
+    while n > 1 && (remaining < usize::from(n) || pos % u64::from(n) != 0) {
+        n /= 2;
+    }
+    n
 }

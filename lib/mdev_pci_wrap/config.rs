@@ -1,37 +1,76 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Virtual PCI configuration space of a wrapped VF: the registers the library emulates.
+//! The virtual PCI configuration space of a wrapped function: a per-byte permission model.
 //!
 //! C reference for the behaviour: `drivers/vfio/pci/vfio_pci_config.c`.
 //!
-//! A VF's config space reads `0xffff` for the vendor and device IDs and `0` for its BARs in
-//! hardware: the IDs live in the PF's SR-IOV capability and the BARs in its VF BAR
-//! registers. The guest must see a normal function, so the library virtualises:
+//! Every byte of config space has two masks, as in vfio-pci:
 //!
-//! - the vendor and device IDs (read-only, from what the PCI core learned for the VF);
-//! - the six BARs and the expansion ROM BAR, as the BAR sizing protocol expects: a write is
-//!   stored, a read returns the stored address masked to the BAR's size, with the BAR's
-//!   type bits. An absent BAR (and the ROM BAR of a VF) reads 0 and ignores writes;
-//! - the MSI and MSI-X capabilities, whose hardware registers the host programs when
-//!   userspace enables vectors through `VFIO_DEVICE_SET_IRQS`: userspace sees and writes its
-//!   own enable, function-mask, multiple-message-enable, address, data and mask values (which
-//!   it emulates for its guest); the capability layout, table and PBA locations and pending
-//!   bits read from the hardware; writes never reach it. (vfio-pci differs in details that
-//!   VMMs do not rely on, since they emulate these registers: it passes the MSI mask bits
-//!   through, clears the MSI enable bit while no vectors are enabled, and caps the
-//!   multiple-message enable at the vectors allocated rather than at the capability's.)
+//! - `virt`: the bits userspace reads and writes in the virtual copy (`vconfig`), never in
+//!   the hardware;
+//! - `write`: the bits userspace may write. Writable bits that are not virtual go to the
+//!   hardware (read-modify-write); a write to a bit that is neither is dropped.
 //!
-//! Everything else passes through to the hardware. This module is pure logic: the VFIO
-//! device reads the hardware dword and lets [`VirtConfig::read`] overlay it.
+//! Reads return the virtual bits from `vconfig` and the others from the hardware.
+//!
+//! The masks come from a table per capability, laid over the function's capability chains
+//! when the device is created ([`VirtConfig::new`], from a snapshot of the hardware config
+//! space, so this module is pure logic):
+//!
+//! - the header as vfio-pci has it (IDs, BARs, ROM BAR, capability pointer, interrupt line and
+//!   pin virtual; COMMAND writable with INTx-disable virtual, and memory enable virtual for
+//!   functions that do not decode by it, such as VFs; STATUS read-only with its capability
+//!   bit virtual);
+//! - PM, VPD, PCI-X, PCI Express, Advanced Features, MSI, MSI-X, AER and Power Budgeting
+//!   with their own tables; vendor-specific capabilities writable (as vfio-pci) except their
+//!   header;
+//! - every other capability read-only, its `next` pointer virtual;
+//! - capabilities vfio-pci hides (unknown IDs and those of length 0, PASID among them) cut
+//!   out of the chains, and their headers read-only;
+//! - bytes outside every capability (gaps) read and written raw, as vfio-pci does (some
+//!   devices keep registers there).
+//!
+//! Writes that must not reach the hardware raw come back as [`Action`]s for the device to
+//! carry out through the kernel: a power-state change, a function-level reset, a new maximum
+//! read request size, a VPD access, a change of memory decoding. `docs/config-space.md` lists
+//! the tables (and a KUnit case checks it against them).
+
+use kernel::{
+    bindings,
+    prelude::*, //
+};
 
 /// The offset of the vendor ID register.
 pub const VENDOR_ID: u16 = 0x00;
 /// The offset of the device ID register.
 pub const DEVICE_ID: u16 = 0x02;
+/// The offset of the command register.
+pub const COMMAND: u16 = 0x04;
+/// The offset of the status register.
+pub const STATUS: u16 = 0x06;
 /// The offset of BAR0; BAR5 is at `0x24`.
 pub const BAR0: u16 = 0x10;
 /// The offset of the expansion ROM BAR.
 pub const ROM_BAR: u16 = 0x30;
+/// The offset of the capability pointer.
+pub const CAP_PTR: u16 = 0x34;
+/// The offset of the interrupt pin register.
+pub const INTERRUPT_PIN: u16 = 0x3d;
+/// The size of the standard header.
+pub const HEADER_SIZE: u16 = 0x40;
+/// The start of extended config space.
+pub const EXT_START: u16 = 0x100;
+
+/// `bindings` constants as the widths the tables use (all are small: lossless).
+const fn b16(v: u32) -> u16 {
+    v as u16
+}
+
+/// Command register: memory space enable.
+pub const COMMAND_MEMORY: u16 = b16(bindings::PCI_COMMAND_MEMORY);
+const COMMAND_IO: u16 = b16(bindings::PCI_COMMAND_IO);
+const COMMAND_INTX_DISABLE: u16 = b16(bindings::PCI_COMMAND_INTX_DISABLE);
+const STATUS_CAP_LIST: u16 = b16(bindings::PCI_STATUS_CAP_LIST);
 
 /// What a BAR decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +91,7 @@ pub enum BarKind {
     },
 }
 
-/// One BAR as the VF has it: its kind and size (a power of two).
+/// One BAR as the function has it: its kind and size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bar {
     /// What the BAR decodes.
@@ -67,270 +106,1053 @@ impl Bar {
         kind: BarKind::Absent,
         size: 0,
     };
+
+    /// Whether the BAR decodes memory space.
+    pub fn is_mem(&self) -> bool {
+        matches!(self.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) && self.size > 0
+    }
 }
 
-/// How one 32-bit BAR register behaves.
+/// What the config space is built from, besides the hardware's bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Function {
+    /// The vendor ID the PCI core knows (a VF reads 0xffff in hardware).
+    pub vendor: u16,
+    /// The device ID the PCI core knows.
+    pub device: u16,
+    /// The function does not decode memory by its COMMAND register (a VF: the PF's SR-IOV
+    /// capability enables its memory space). Its memory-enable bit is virtual.
+    pub no_command_memory: bool,
+    /// The BARs as the PCI core sized them.
+    pub bars: [Bar; 6],
+}
+
+/// Something a config write asks for that the device must do through the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Put the function in this power state (0 = D0 .. 3 = D3hot), as `pci_set_power_state`.
+    PowerState(u8),
+    /// A function-level reset (PCIe or Advanced Features FLR initiated by the user).
+    Reset,
+    /// Set the maximum read request size to at least this many bytes (`pcie_set_readrq`,
+    /// floored at the function's maximum payload size).
+    ReadRq(u32),
+    /// The memory-decoding bit of a function that decodes by its COMMAND register changed
+    /// to this value (BAR mappings must be revoked before it is cleared).
+    MemoryEnable(bool),
+    /// A VPD access: read 4 bytes at `addr`, or write `data` there (`pci_read_vpd`,
+    /// `pci_write_vpd`); finish with [`VirtConfig::vpd_done`].
+    Vpd {
+        /// Offset of the VPD capability.
+        cap: u16,
+        /// The VPD address.
+        addr: u16,
+        /// `Some(data)` for a write.
+        data: Option<u32>,
+    },
+}
+
+/// The hardware part of a write: read the `len` bytes at the offset, replace the bits of
+/// `mask` with those of `val`, write them back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HwWrite {
+    /// The bits that go to the hardware.
+    pub mask: u32,
+    /// The value, aligned like `mask`.
+    pub val: u32,
+}
+
+/// What a config write needs beyond the virtual copy, which it already updated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WritePlan {
+    /// Bits for the hardware, if any.
+    pub hw: Option<HwWrite>,
+    /// Up to two actions (a DEVCTL write can ask for a reset and a new read request size),
+    /// to be done in order after the hardware write.
+    pub actions: [Option<Action>; 2],
+}
+
+impl WritePlan {
+    fn push(&mut self, a: Action) {
+        if let Some(slot) = self.actions.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(a);
+        }
+    }
+
+    /// The actions, in order.
+    pub fn actions(&self) -> impl Iterator<Item = Action> + '_ {
+        self.actions.iter().flatten().copied()
+    }
+}
+
+/// Which table governs a capability's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapKind {
+    /// A standard capability (ID in config space below 0x100).
+    Std(u8),
+    /// An extended capability.
+    Ext(u16),
+}
+
+/// A capability as laid out in the virtual config space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cap {
+    /// Its ID.
+    pub kind: CapKind,
+    /// Its offset.
+    pub pos: u16,
+    /// Its length in bytes (for a hidden one: the bytes kept read-only).
+    pub len: u16,
+    /// Cut out of the chain userspace walks.
+    pub hidden: bool,
+}
+
+/// Reads little-endian values out of a config-space snapshot; out of range reads 0.
+struct Snap<'a>(&'a [u8]);
+
+impl Snap<'_> {
+    fn u8(&self, off: usize) -> u8 {
+        self.0.get(off).copied().unwrap_or(0)
+    }
+    fn u16(&self, off: usize) -> u16 {
+        u16::from(self.u8(off)) | (u16::from(self.u8(off + 1)) << 8)
+    }
+    fn u32(&self, off: usize) -> u32 {
+        u32::from(self.u16(off)) | (u32::from(self.u16(off + 2)) << 16)
+    }
+}
+
+/// The length of standard capability `id` at `pos`: 0 hides it (vfio-pci's `pci_cap_length`
+/// and `vfio_cap_len`).
+fn std_cap_len(s: &Snap<'_>, id: u8, pos: usize) -> u16 {
+    let id32 = u32::from(id);
+    match id32 {
+        bindings::PCI_CAP_ID_PM => b16(bindings::PCI_PM_SIZEOF),
+        bindings::PCI_CAP_ID_AGP => b16(bindings::PCI_AGP_SIZEOF),
+        bindings::PCI_CAP_ID_VPD => b16(bindings::PCI_CAP_VPD_SIZEOF),
+        bindings::PCI_CAP_ID_MSIX => b16(bindings::PCI_CAP_MSIX_SIZEOF),
+        bindings::PCI_CAP_ID_AF => b16(bindings::PCI_CAP_AF_SIZEOF),
+        bindings::PCI_CAP_ID_MSI => {
+            let flags = u32::from(s.u16(pos + bindings::PCI_MSI_FLAGS as usize));
+            let mut len = 10;
+            if flags & bindings::PCI_MSI_FLAGS_64BIT != 0 {
+                len += 4;
+            }
+            if flags & bindings::PCI_MSI_FLAGS_MASKBIT != 0 {
+                len += 10;
+            }
+            len
+        }
+        bindings::PCI_CAP_ID_PCIX => {
+            let cmd = s.u16(pos + bindings::PCI_X_CMD as usize);
+            if (cmd >> 12) & 3 != 0 {
+                b16(bindings::PCI_CAP_PCIX_SIZEOF_V2)
+            } else {
+                b16(bindings::PCI_CAP_PCIX_SIZEOF_V0)
+            }
+        }
+        bindings::PCI_CAP_ID_VNDR => u16::from(s.u8(pos + bindings::PCI_CAP_FLAGS as usize)),
+        bindings::PCI_CAP_ID_EXP => {
+            let flags = u32::from(s.u16(pos + bindings::PCI_EXP_FLAGS as usize));
+            let rc_end =
+                (flags & bindings::PCI_EXP_FLAGS_TYPE) >> 4 == bindings::PCI_EXP_TYPE_RC_END;
+            let v1 = flags & bindings::PCI_EXP_FLAGS_VERS == 1;
+            match (v1, rc_end) {
+                (true, true) => 0xc,
+                (true, false) => b16(bindings::PCI_CAP_EXP_ENDPOINT_SIZEOF_V1),
+                (false, true) => 0x2c,
+                (false, false) => b16(bindings::PCI_CAP_EXP_ENDPOINT_SIZEOF_V2),
+            }
+        }
+        bindings::PCI_CAP_ID_HT => {
+            if u32::from(s.u8(pos + 3)) & bindings::HT_3BIT_CAP_MASK != 0 {
+                b16(bindings::HT_CAP_SIZEOF_SHORT)
+            } else {
+                b16(bindings::HT_CAP_SIZEOF_LONG)
+            }
+        }
+        bindings::PCI_CAP_ID_SATA => {
+            let regs = u32::from(s.u8(pos + bindings::PCI_SATA_REGS as usize))
+                & bindings::PCI_SATA_REGS_MASK;
+            if regs == bindings::PCI_SATA_REGS_INLINE {
+                b16(bindings::PCI_SATA_SIZEOF_LONG)
+            } else {
+                b16(bindings::PCI_SATA_SIZEOF_SHORT)
+            }
+        }
+        // Slot ID, CompactPCI, debug port, hot-swap, subsystem IDs of bridges, AGP 8x,
+        // secure device, ID 0 and unknown IDs: hidden, as vfio-pci.
+        _ => 0,
+    }
+}
+
+/// The length of extended capability `id` at `pos`: 0 hides it (vfio-pci's
+/// `pci_ext_cap_length` and `vfio_ext_cap_len`).
+fn ext_cap_len(s: &Snap<'_>, id: u16, pos: usize) -> u16 {
+    match u32::from(id) {
+        bindings::PCI_EXT_CAP_ID_ERR => b16(bindings::PCI_ERR_ROOT_COMMAND),
+        bindings::PCI_EXT_CAP_ID_DSN => b16(bindings::PCI_EXT_CAP_DSN_SIZEOF),
+        bindings::PCI_EXT_CAP_ID_PWR => b16(bindings::PCI_EXT_CAP_PWR_SIZEOF),
+        bindings::PCI_EXT_CAP_ID_ARI => b16(bindings::PCI_EXT_CAP_ARI_SIZEOF),
+        bindings::PCI_EXT_CAP_ID_ATS => b16(bindings::PCI_EXT_CAP_ATS_SIZEOF),
+        bindings::PCI_EXT_CAP_ID_SRIOV => b16(bindings::PCI_EXT_CAP_SRIOV_SIZEOF),
+        bindings::PCI_EXT_CAP_ID_MCAST => b16(bindings::PCI_EXT_CAP_MCAST_ENDPOINT_SIZEOF),
+        bindings::PCI_EXT_CAP_ID_PRI => b16(bindings::PCI_EXT_CAP_PRI_SIZEOF),
+        bindings::PCI_EXT_CAP_ID_LTR => b16(bindings::PCI_EXT_CAP_LTR_SIZEOF),
+        bindings::PCI_EXT_CAP_ID_VNDR => {
+            (s.u32(pos + bindings::PCI_VNDR_HEADER as usize) >> 20) as u16 & 0xfff
+        }
+        bindings::PCI_EXT_CAP_ID_DVSEC => {
+            (s.u32(pos + bindings::PCI_DVSEC_HEADER1 as usize) >> 20) as u16 & 0xfff
+        }
+        bindings::PCI_EXT_CAP_ID_VC
+        | bindings::PCI_EXT_CAP_ID_VC9
+        | bindings::PCI_EXT_CAP_ID_MFVC => {
+            let evcc =
+                s.u32(pos + bindings::PCI_VC_PORT_CAP1 as usize) & bindings::PCI_VC_CAP1_EVCC;
+            let cap2 = s.u32(pos + bindings::PCI_VC_PORT_CAP2 as usize);
+            let phases = if cap2 & bindings::PCI_VC_CAP2_128_PHASE != 0 {
+                128
+            } else if cap2 & bindings::PCI_VC_CAP2_64_PHASE != 0 {
+                64
+            } else if cap2 & bindings::PCI_VC_CAP2_32_PHASE != 0 {
+                32
+            } else {
+                0
+            };
+            let mut len =
+                bindings::PCI_CAP_VC_BASE_SIZEOF + (1 + evcc) * bindings::PCI_CAP_VC_PER_VC_SIZEOF;
+            if phases != 0 {
+                len = len.next_multiple_of(16) + phases * 4 / 8;
+            }
+            len as u16
+        }
+        bindings::PCI_EXT_CAP_ID_ACS => {
+            let cap = u32::from(s.u8(pos + bindings::PCI_ACS_CAP as usize));
+            if cap & bindings::PCI_ACS_EC != 0 {
+                let bits = u32::from(s.u8(pos + bindings::PCI_ACS_EGRESS_BITS as usize));
+                let bits = if bits != 0 {
+                    bits.next_multiple_of(32)
+                } else {
+                    256
+                };
+                (8 + bits / 8) as u16
+            } else {
+                8
+            }
+        }
+        bindings::PCI_EXT_CAP_ID_REBAR => {
+            let ctrl = u32::from(s.u8(pos + bindings::PCI_REBAR_CTRL as usize));
+            let nbar =
+                (ctrl & bindings::PCI_REBAR_CTRL_NBAR_MASK) >> bindings::PCI_REBAR_CTRL_NBAR_SHIFT;
+            (4 + nbar * 8) as u16
+        }
+        bindings::PCI_EXT_CAP_ID_DPA => {
+            let sub = u32::from(s.u8(pos + bindings::PCI_DPA_CAP as usize))
+                & bindings::PCI_DPA_CAP_SUBSTATE_MASK;
+            (bindings::PCI_DPA_BASE_SIZEOF + sub + 1) as u16
+        }
+        bindings::PCI_EXT_CAP_ID_TPH => {
+            let cap = s.u32(pos + bindings::PCI_TPH_CAP as usize);
+            if cap & bindings::PCI_TPH_CAP_LOC_MASK == bindings::PCI_TPH_LOC_CAP {
+                let sts = (cap & bindings::PCI_TPH_CAP_ST_MASK) >> bindings::PCI_TPH_CAP_ST_SHIFT;
+                (bindings::PCI_TPH_BASE_SIZEOF + sts * 2 + 2) as u16
+            } else {
+                b16(bindings::PCI_TPH_BASE_SIZEOF)
+            }
+        }
+        // Root-complex-only capabilities, MR-IOV, PASID, Secondary PCIe, PMUX and every
+        // capability vfio-pci does not know: hidden.
+        _ => 0,
+    }
+}
+
+/// The BAR register masks: the address bits a write keeps and the read-only type bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct BarReg {
-    /// The address bits a write can set.
     mask: u32,
-    /// The read-only type bits.
     flags: u32,
 }
 
-/// MSI Message Control: MSI enable.
-const MSI_FLAGS_ENABLE: u16 = 0x0001;
-/// MSI Message Control: Multiple Message Capable (log2 of the vectors).
-const MSI_FLAGS_QMASK: u16 = 0x000e;
-/// MSI Message Control: Multiple Message Enable.
-const MSI_FLAGS_QSIZE: u16 = 0x0070;
-/// MSI Message Control: 64-bit addresses.
-const MSI_FLAGS_64BIT: u16 = 0x0080;
-/// MSI Message Control: per-vector masking.
-const MSI_FLAGS_MASKBIT: u16 = 0x0100;
-/// MSI-X Message Control: function mask and enable.
-const MSIX_FLAGS_VIRT: u16 = 0xc000;
-
-/// The MSI capability as userspace sees it.
-#[derive(Clone, Debug)]
-struct MsiCap {
-    /// Config-space offset of the capability (dword aligned).
-    off: u16,
-    /// The hardware Message Control: which registers exist.
-    hw_flags: u16,
-    /// The enable and multiple-message-enable bits userspace wrote.
-    flags: u16,
-    /// Address low, address high, data, mask bits, as userspace wrote them.
-    regs: [u32; 4],
+fn bar_regs(bars: &[Bar; 6]) -> [BarReg; 6] {
+    let mut regs = [BarReg::default(); 6];
+    let mut i = 0;
+    while i < 6 {
+        let bar = bars[i];
+        // Sizes that are not powers of two are rounded up, as BAR sizing requires.
+        let size = if bar.size == 0 {
+            0
+        } else {
+            bar.size.checked_next_power_of_two().unwrap_or(0)
+        };
+        let addr_mask = if size == 0 { 0 } else { !(size - 1) };
+        match bar.kind {
+            _ if size == 0 => {}
+            BarKind::Absent => {}
+            BarKind::Io => {
+                regs[i] = BarReg {
+                    mask: (addr_mask as u32) & !0x3,
+                    flags: 0x1,
+                }
+            }
+            BarKind::Mem32 { prefetch } => {
+                regs[i] = BarReg {
+                    mask: (addr_mask as u32) & !0xf,
+                    flags: if prefetch { 0x8 } else { 0 },
+                }
+            }
+            BarKind::Mem64 { prefetch } => {
+                regs[i] = BarReg {
+                    mask: (addr_mask as u32) & !0xf,
+                    flags: 0x4 | if prefetch { 0x8 } else { 0 },
+                };
+                if i + 1 < 6 {
+                    regs[i + 1] = BarReg {
+                        mask: (addr_mask >> 32) as u32,
+                        flags: 0,
+                    };
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    regs
 }
 
-/// One emulated config dword.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reg {
-    /// Vendor and device ID.
-    Ids,
-    /// BAR `i`.
-    Bar(usize),
-    /// The expansion ROM BAR.
-    Rom,
-    /// The first dword of the MSI-X capability (ID, next, Message Control).
-    MsixCtrl,
-    /// The MSI-X table and PBA location registers (read-only).
-    MsixLocation,
-    /// The first dword of the MSI capability.
-    MsiCtrl,
-    /// MSI register `i` of [`MsiCap::regs`].
-    Msi(usize),
-    /// MSI pending bits: read from the hardware, writes dropped.
-    MsiPending,
-}
-
-/// The emulated registers of a VF's configuration space.
-#[derive(Clone, Debug)]
+/// The virtual config space of a function.
+///
+/// # Invariants
+///
+/// `vconfig`, `init`, `virt` and `write` are `size` bytes long, `size` is 256 or 4096.
 pub struct VirtConfig {
-    vendor: u16,
-    device: u16,
-    regs: [BarReg; 6],
-    /// The last values written to the BAR registers.
-    bar_values: [u32; 6],
-    /// The MSI-X capability's offset and the Message Control bits userspace wrote.
-    msix: Option<(u16, u16)>,
-    msi: Option<MsiCap>,
+    size: usize,
+    /// The virtual copy userspace sees.
+    vconfig: KVec<u8>,
+    /// `vconfig` as it is at every open.
+    init: KVec<u8>,
+    /// Per byte: the bits read and written in `vconfig`.
+    virt: KVec<u8>,
+    /// Per byte: the bits userspace may write.
+    write: KVec<u8>,
+    /// The capabilities, visible and hidden, in chain order (standard first).
+    caps: KVec<Cap>,
+    bars: [BarReg; 6],
+    no_command_memory: bool,
+    /// The hardware DEVCAP has FLR / the AF capability has FLR and TP.
+    exp_flr: bool,
+    af_flr: bool,
 }
 
-/// `old` with the `len` (1, 2 or 4) bytes at byte `off & 3` of the dword replaced by `val`.
-fn merge(old: u32, off: u16, len: u16, val: u32) -> u32 {
-    let shift = u32::from(off & 3) * 8;
-    let mask: u32 = match len {
-        1 => 0xff,
-        2 => 0xffff,
-        _ => 0xffff_ffff,
-    } << shift;
-    (old & !mask) | ((val << shift) & mask)
+/// Sets the masks of the `n` bytes at `off` from the little-endian `virt` and `write`.
+fn set_perm(virt: &mut [u8], write: &mut [u8], off: usize, n: usize, v: u32, w: u32) {
+    for i in 0..n.min(4) {
+        if let (Some(pv), Some(pw)) = (virt.get_mut(off + i), write.get_mut(off + i)) {
+            *pv = (v >> (8 * i)) as u8;
+            *pw = (w >> (8 * i)) as u8;
+        }
+    }
+}
+
+/// Like [`set_perm`] over a range of any length with the same byte masks.
+fn set_range(virt: &mut [u8], write: &mut [u8], off: usize, n: usize, v: u8, w: u8) {
+    for i in off..off + n {
+        if let (Some(pv), Some(pw)) = (virt.get_mut(i), write.get_mut(i)) {
+            *pv = v;
+            *pw = w;
+        }
+    }
 }
 
 impl VirtConfig {
-    /// Creates the virtual header for a function with these IDs and BARs.
-    ///
-    /// For a 64-bit BAR at index `i`, the entry at `i + 1` is ignored: that register is the
-    /// upper half. A size that is not a power of two is rounded up, as BAR sizing requires.
-    pub fn new(vendor: u16, device: u16, bars: &[Bar; 6]) -> Self {
-        let mut regs = [BarReg { mask: 0, flags: 0 }; 6];
-        let mut i = 0;
-        while i < 6 {
-            let bar = bars[i];
-            let size = if bar.size == 0 {
-                0
+    /// Builds the virtual config space of `func` from `hw`, a snapshot of its config space
+    /// (256 or 4096 bytes: the function's config size).
+    pub fn new(func: &Function, hw: &[u8]) -> Result<Self> {
+        let size = hw.len();
+        if size != 256 && size != 4096 {
+            return Err(EINVAL);
+        }
+        let s = Snap(hw);
+        let mut vconfig = KVec::with_capacity(size, GFP_KERNEL)?;
+        vconfig.extend_from_slice(hw, GFP_KERNEL)?;
+        let mut virt = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+        let mut write = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+        let mut caps = KVec::new();
+        let (v, w) = (&mut virt[..], &mut write[..]);
+
+        // Gaps (bytes no capability claims) are raw read/write, as vfio-pci's
+        // `unassigned_perms`. Capabilities below overwrite this.
+        set_range(
+            v,
+            w,
+            usize::from(HEADER_SIZE),
+            size - usize::from(HEADER_SIZE),
+            0,
+            0xff,
+        );
+        // A gap byte is marked "raw" by virt 0, write 0xff; the header is its own table.
+        set_range(v, w, 0, usize::from(HEADER_SIZE), 0, 0);
+
+        // The header (vfio-pci's `init_pci_cap_basic_perm`).
+        set_perm(v, w, 0x00, 4, !0, 0); // vendor and device ID
+        let cmd_virt = COMMAND_INTX_DISABLE
+            | if func.no_command_memory {
+                COMMAND_MEMORY
             } else {
-                bar.size.checked_next_power_of_two().unwrap_or(0)
+                0
             };
-            // `!(size - 1)`: the address bits of a naturally aligned BAR of this size.
-            let addr_mask = if size == 0 { 0 } else { !(size - 1) };
-            match bar.kind {
-                BarKind::Absent => {}
-                _ if size == 0 => {}
-                BarKind::Io => {
-                    regs[i] = BarReg {
-                        mask: (addr_mask as u32) & !0x3,
-                        flags: 0x1,
-                    };
+        set_perm(v, w, 0x04, 2, cmd_virt.into(), 0xffff);
+        set_perm(v, w, 0x06, 2, STATUS_CAP_LIST.into(), 0);
+        set_perm(v, w, 0x0c, 1, 0, 0xff); // cache line size
+        set_perm(v, w, 0x0d, 1, 0, 0xff); // latency timer
+        set_perm(v, w, 0x0f, 1, 0, 0xff); // BIST
+        for bar in 0..7 {
+            let off = if bar < 6 {
+                0x10 + 4 * bar
+            } else {
+                usize::from(ROM_BAR)
+            };
+            set_perm(v, w, off, 4, !0, !0);
+        }
+        set_perm(v, w, usize::from(CAP_PTR), 1, 0xff, 0);
+        set_perm(v, w, 0x3c, 1, 0xff, 0xff); // interrupt line
+        set_perm(v, w, 0x3d, 1, 0xff, 0); // interrupt pin
+
+        // The header's virtual values.
+        vconfig[0..2].copy_from_slice(&func.vendor.to_le_bytes());
+        vconfig[2..4].copy_from_slice(&func.device.to_le_bytes());
+        if func.no_command_memory {
+            // As vfio-pci: such a function shows memory decoding on, as a PF would after
+            // `pci_enable_device`.
+            vconfig[4] |= COMMAND_MEMORY as u8;
+        }
+        vconfig[0x10..0x28].fill(0);
+        vconfig[0x30..0x34].fill(0);
+        // No INTx is offered (a VF has no pin; emulated INTx is a vendor's).
+        vconfig[usize::from(INTERRUPT_PIN)] = 0;
+
+        let mut exp_flr = false;
+        let mut af_flr = false;
+        let mut has_exp_or_pcix = false;
+
+        // Standard capabilities (vfio-pci's `vfio_cap_init`).
+        let mut prev = usize::from(CAP_PTR);
+        let mut visible = 0;
+        if u32::from(s.u16(usize::from(STATUS))) & bindings::PCI_STATUS_CAP_LIST != 0 {
+            let mut pos = usize::from(s.u8(usize::from(CAP_PTR)) & 0xfc);
+            let mut loops = (256 - usize::from(HEADER_SIZE)) / 4;
+            vconfig[prev] = 0;
+            while pos >= usize::from(HEADER_SIZE) && loops > 0 {
+                loops -= 1;
+                let id = s.u8(pos);
+                let next = s.u8(pos + 1) & 0xfc;
+                let len = std_cap_len(&s, id, pos);
+                let len = len.min((256 - pos) as u16);
+                if len == 0 {
+                    // Cut out: the previous `next` skips it; its header stays read-only.
+                    set_range(v, w, pos, 2, 0, 0);
+                    caps.push(
+                        Cap {
+                            kind: CapKind::Std(id),
+                            pos: pos as u16,
+                            len: 2,
+                            hidden: true,
+                        },
+                        GFP_KERNEL,
+                    )?;
+                    pos = usize::from(next);
+                    continue;
                 }
-                BarKind::Mem32 { prefetch } => {
-                    regs[i] = BarReg {
-                        mask: (addr_mask as u32) & !0xf,
-                        flags: if prefetch { 0x8 } else { 0 },
-                    };
-                }
-                BarKind::Mem64 { prefetch } => {
-                    regs[i] = BarReg {
-                        mask: (addr_mask as u32) & !0xf,
-                        flags: 0x4 | if prefetch { 0x8 } else { 0 },
-                    };
-                    if i + 1 < 6 {
-                        regs[i + 1] = BarReg {
-                            mask: (addr_mask >> 32) as u32,
-                            flags: 0,
-                        };
-                        i += 1;
+                vconfig[prev] = pos as u8;
+                // Default: read-only, `next` virtual (vfio-pci's `cap_perms` default).
+                set_range(v, w, pos, usize::from(len), 0, 0);
+                set_perm(v, w, pos + 1, 1, 0xff, 0);
+                Self::std_cap_perms(v, w, &mut vconfig, &s, id, pos, len);
+                match u32::from(id) {
+                    bindings::PCI_CAP_ID_EXP => {
+                        has_exp_or_pcix = true;
+                        exp_flr = s.u32(pos + bindings::PCI_EXP_DEVCAP as usize)
+                            & bindings::PCI_EXP_DEVCAP_FLR
+                            != 0;
                     }
+                    bindings::PCI_CAP_ID_PCIX => has_exp_or_pcix = len > 8,
+                    bindings::PCI_CAP_ID_AF => {
+                        let cap = u32::from(s.u8(pos + bindings::PCI_AF_CAP as usize));
+                        af_flr = cap & bindings::PCI_AF_CAP_FLR != 0
+                            && cap & bindings::PCI_AF_CAP_TP != 0;
+                    }
+                    _ => {}
+                }
+                caps.push(
+                    Cap {
+                        kind: CapKind::Std(id),
+                        pos: pos as u16,
+                        len,
+                        hidden: false,
+                    },
+                    GFP_KERNEL,
+                )?;
+                visible += 1;
+                prev = pos + 1;
+                vconfig[prev] = 0;
+                pos = usize::from(next);
+            }
+        }
+        if visible == 0 {
+            vconfig[usize::from(CAP_PTR)] = 0;
+            let st = u16::from_le_bytes([vconfig[6], vconfig[7]]) & !STATUS_CAP_LIST;
+            vconfig[6..8].copy_from_slice(&st.to_le_bytes());
+        }
+
+        // Extended capabilities (vfio-pci's `vfio_ecap_init`).
+        let ext = usize::from(EXT_START);
+        if size > ext && has_exp_or_pcix && s.u32(ext) != 0 && s.u32(ext) != !0 {
+            let mut pos = ext;
+            let mut loops = (size - ext) / 4;
+            let mut prev: Option<usize> = None;
+            let mut visible = 0;
+            while loops > 0 && pos >= ext && pos + 4 <= size {
+                loops -= 1;
+                let hdr = s.u32(pos);
+                let id = (hdr & 0xffff) as u16;
+                let next = ((hdr >> 20) & 0xffc) as usize;
+                let len = ext_cap_len(&s, id, pos).min((size - pos) as u16);
+                let hidden = len == 0;
+                if hidden {
+                    // Its header stays read-only (PASID's whole capability: its control
+                    // register must not be reachable through the gap it leaves).
+                    let keep = if u32::from(id) == bindings::PCI_EXT_CAP_ID_PASID {
+                        bindings::PCI_EXT_CAP_PASID_SIZEOF as usize
+                    } else {
+                        4
+                    };
+                    set_range(v, w, pos, keep, 0, 0);
+                    if let Some(p) = prev {
+                        // Not the first: the previous header's `next` skips it.
+                        let pd = u32::from_le_bytes([
+                            vconfig[p],
+                            vconfig[p + 1],
+                            vconfig[p + 2],
+                            vconfig[p + 3],
+                        ]);
+                        let pd = (pd & !(0xffc << 20)) | ((next as u32) << 20);
+                        vconfig[p..p + 4].copy_from_slice(&pd.to_le_bytes());
+                        caps.push(
+                            Cap {
+                                kind: CapKind::Ext(id),
+                                pos: pos as u16,
+                                len: 4,
+                                hidden: true,
+                            },
+                            GFP_KERNEL,
+                        )?;
+                        pos = next;
+                        continue;
+                    }
+                    // The first anchors the chain at 0x100: ID and version 0, `next` kept.
+                    set_perm(v, w, pos, 4, !0, 0);
+                    let d = hdr & (0xffc << 20);
+                    vconfig[pos..pos + 4].copy_from_slice(&d.to_le_bytes());
+                    caps.push(
+                        Cap {
+                            kind: CapKind::Ext(id),
+                            pos: pos as u16,
+                            len: 4,
+                            hidden: true,
+                        },
+                        GFP_KERNEL,
+                    )?;
+                } else {
+                    set_range(v, w, pos, usize::from(len), 0, 0);
+                    // The header dword (with `next`) is virtual for every extended capability.
+                    set_perm(v, w, pos, 4, !0, 0);
+                    Self::ext_cap_perms(v, w, id, pos, len);
+                    caps.push(
+                        Cap {
+                            kind: CapKind::Ext(id),
+                            pos: pos as u16,
+                            len,
+                            hidden: false,
+                        },
+                        GFP_KERNEL,
+                    )?;
+                    visible += 1;
+                }
+                prev = Some(pos);
+                pos = next;
+            }
+            if visible == 0 {
+                vconfig[ext..ext + 4].fill(0);
+            }
+        }
+
+        let mut init = KVec::with_capacity(size, GFP_KERNEL)?;
+        init.extend_from_slice(&vconfig, GFP_KERNEL)?;
+        // INVARIANT: every vector is `size` bytes, `size` is 256 or 4096.
+        Ok(Self {
+            size,
+            vconfig,
+            init,
+            virt,
+            write,
+            caps,
+            bars: bar_regs(&func.bars),
+            no_command_memory: func.no_command_memory,
+            exp_flr,
+            af_flr,
+        })
+    }
+
+    /// The per-capability tables of standard capabilities (after the read-only default).
+    fn std_cap_perms(
+        v: &mut [u8],
+        w: &mut [u8],
+        vconfig: &mut [u8],
+        s: &Snap<'_>,
+        id: u8,
+        pos: usize,
+        len: u16,
+    ) {
+        match u32::from(id) {
+            bindings::PCI_CAP_ID_PM => {
+                let pme = bindings::PCI_PM_CAP_PME_MASK;
+                set_perm(v, w, pos + 2, 2, pme, 0);
+                let ctrl_virt = bindings::PCI_PM_CTRL_PME_ENABLE | bindings::PCI_PM_CTRL_PME_STATUS;
+                // The power state is changed through the kernel, not written raw.
+                set_perm(
+                    v,
+                    w,
+                    pos + 4,
+                    4,
+                    ctrl_virt,
+                    !(ctrl_virt | bindings::PCI_PM_CTRL_STATE_MASK),
+                );
+                // The guest cannot handle PME: none supported, none pending, none enabled.
+                let pmc = s.u16(pos + 2) & !(pme as u16);
+                vconfig[pos + 2..pos + 4].copy_from_slice(&pmc.to_le_bytes());
+                let ctrl = s.u16(pos + 4) & !(ctrl_virt as u16);
+                vconfig[pos + 4..pos + 6].copy_from_slice(&ctrl.to_le_bytes());
+            }
+            bindings::PCI_CAP_ID_VPD => {
+                set_perm(v, w, pos + 2, 2, 0xffff, 0xffff);
+                set_perm(v, w, pos + 4, 4, !0, !0);
+            }
+            bindings::PCI_CAP_ID_PCIX => {
+                set_perm(v, w, pos + bindings::PCI_X_CMD as usize, 2, 0, 0xffff);
+                if len > 8 {
+                    set_perm(v, w, pos + bindings::PCI_X_ECC_CSR as usize, 4, 0, !0);
                 }
             }
-            i += 1;
-        }
-        Self {
-            vendor,
-            device,
-            regs,
-            bar_values: [0; 6],
-            msix: None,
-            msi: None,
-        }
-    }
-
-    /// Emulates the MSI-X capability at `off` (dword aligned, as capability pointers are).
-    pub fn with_msix(mut self, off: u16) -> Self {
-        self.msix = Some((off & !3, 0));
-        self
-    }
-
-    /// Emulates the MSI capability at `off`, whose hardware Message Control is `hw_flags`.
-    pub fn with_msi(mut self, off: u16, hw_flags: u16) -> Self {
-        self.msi = Some(MsiCap {
-            off: off & !3,
-            hw_flags,
-            flags: 0,
-            regs: [0; 4],
-        });
-        self
-    }
-
-    /// The emulated register at dword offset `off`, if that dword is emulated.
-    fn reg(&self, off: u16) -> Option<Reg> {
-        match off {
-            VENDOR_ID => return Some(Reg::Ids),
-            0x10..=0x27 => return Some(Reg::Bar(usize::from((off - BAR0) / 4))),
-            ROM_BAR => return Some(Reg::Rom),
+            bindings::PCI_CAP_ID_VNDR => {
+                // Writable to the hardware, as vfio-pci; the length byte stays read-only.
+                set_range(v, w, pos + 3, usize::from(len).saturating_sub(3), 0, 0xff);
+            }
+            bindings::PCI_CAP_ID_EXP => {
+                let dc_virt = bindings::PCI_EXP_DEVCTL_BCR_FLR
+                    | bindings::PCI_EXP_DEVCTL_PAYLOAD
+                    | bindings::PCI_EXP_DEVCTL_READRQ;
+                set_perm(
+                    v,
+                    w,
+                    pos + bindings::PCI_EXP_DEVCTL as usize,
+                    2,
+                    dc_virt,
+                    !bindings::PCI_EXP_DEVCTL_PHANTOM & 0xffff,
+                );
+                if usize::from(len) > bindings::PCI_EXP_DEVCTL2 as usize {
+                    set_perm(
+                        v,
+                        w,
+                        pos + bindings::PCI_EXP_DEVCTL2 as usize,
+                        2,
+                        0,
+                        !bindings::PCI_EXP_DEVCTL2_ARI & 0xffff,
+                    );
+                }
+            }
+            bindings::PCI_CAP_ID_AF => {
+                set_perm(
+                    v,
+                    w,
+                    pos + bindings::PCI_AF_CTRL as usize,
+                    1,
+                    bindings::PCI_AF_CTRL_FLR,
+                    bindings::PCI_AF_CTRL_FLR,
+                );
+            }
+            bindings::PCI_CAP_ID_MSI => {
+                // The host owns MSI: userspace reads and writes its own enable, multiple
+                // message enable, address, data and mask bits; pending bits read from the
+                // hardware. Nothing reaches it.
+                let flags = u32::from(s.u16(pos + 2));
+                let user = bindings::PCI_MSI_FLAGS_ENABLE | bindings::PCI_MSI_FLAGS_QSIZE;
+                set_perm(v, w, pos + 2, 2, user, user);
+                vconfig[pos + 2..pos + 4].copy_from_slice(&((flags & !user) as u16).to_le_bytes());
+                let is64 = flags & bindings::PCI_MSI_FLAGS_64BIT != 0;
+                let mut regs = pos + 4;
+                let nregs = if is64 { 2 } else { 1 };
+                for _ in 0..nregs {
+                    set_perm(v, w, regs, 4, !0, !0);
+                    vconfig[regs..regs + 4].fill(0);
+                    regs += 4;
+                }
+                set_perm(v, w, regs, 2, 0xffff, 0xffff); // data
+                vconfig[regs..regs + 2].fill(0);
+                if flags & bindings::PCI_MSI_FLAGS_MASKBIT != 0 {
+                    // (2 reserved bytes after the data, then mask and pending.)
+                    let mask = regs + 4;
+                    set_perm(v, w, mask, 4, !0, !0);
+                    vconfig[mask..mask + 4].fill(0);
+                }
+            }
+            bindings::PCI_CAP_ID_MSIX => {
+                let user = bindings::PCI_MSIX_FLAGS_ENABLE | bindings::PCI_MSIX_FLAGS_MASKALL;
+                set_perm(v, w, pos + 2, 2, user, user);
+                let flags = s.u16(pos + 2) & !(user as u16);
+                vconfig[pos + 2..pos + 4].copy_from_slice(&flags.to_le_bytes());
+            }
             _ => {}
         }
-        if let Some((cap, _)) = self.msix {
-            match off.checked_sub(cap) {
-                Some(0) => return Some(Reg::MsixCtrl),
-                Some(4 | 8) => return Some(Reg::MsixLocation),
-                _ => {}
+    }
+
+    /// The per-capability tables of extended capabilities (after the read-only default
+    /// with a virtual header).
+    fn ext_cap_perms(v: &mut [u8], w: &mut [u8], id: u16, pos: usize, len: u16) {
+        match u32::from(id) {
+            bindings::PCI_EXT_CAP_ID_ERR => {
+                let unc = bindings::PCI_ERR_UNC_UND
+                    | bindings::PCI_ERR_UNC_DLP
+                    | bindings::PCI_ERR_UNC_SURPDN
+                    | bindings::PCI_ERR_UNC_POISON_TLP
+                    | bindings::PCI_ERR_UNC_FCP
+                    | bindings::PCI_ERR_UNC_COMP_TIME
+                    | bindings::PCI_ERR_UNC_COMP_ABORT
+                    | bindings::PCI_ERR_UNC_UNX_COMP
+                    | bindings::PCI_ERR_UNC_RX_OVER
+                    | bindings::PCI_ERR_UNC_MALF_TLP
+                    | bindings::PCI_ERR_UNC_ECRC
+                    | bindings::PCI_ERR_UNC_UNSUP
+                    | bindings::PCI_ERR_UNC_ACSV
+                    | bindings::PCI_ERR_UNC_INTN
+                    | bindings::PCI_ERR_UNC_MCBTLP
+                    | bindings::PCI_ERR_UNC_ATOMEG
+                    | bindings::PCI_ERR_UNC_TLPPRE;
+                for r in [
+                    bindings::PCI_ERR_UNCOR_STATUS,
+                    bindings::PCI_ERR_UNCOR_MASK,
+                    bindings::PCI_ERR_UNCOR_SEVER,
+                ] {
+                    set_perm(v, w, pos + r as usize, 4, 0, unc);
+                }
+                let cor = bindings::PCI_ERR_COR_RCVR
+                    | bindings::PCI_ERR_COR_BAD_TLP
+                    | bindings::PCI_ERR_COR_BAD_DLLP
+                    | bindings::PCI_ERR_COR_REP_ROLL
+                    | bindings::PCI_ERR_COR_REP_TIMER
+                    | bindings::PCI_ERR_COR_ADV_NFAT
+                    | bindings::PCI_ERR_COR_INTERNAL
+                    | bindings::PCI_ERR_COR_LOG_OVER;
+                for r in [bindings::PCI_ERR_COR_STATUS, bindings::PCI_ERR_COR_MASK] {
+                    set_perm(v, w, pos + r as usize, 4, 0, cor);
+                }
+                let ecrc = bindings::PCI_ERR_CAP_ECRC_GENE | bindings::PCI_ERR_CAP_ECRC_CHKE;
+                set_perm(v, w, pos + bindings::PCI_ERR_CAP as usize, 4, 0, ecrc);
             }
-        }
-        let msi = self.msi.as_ref()?;
-        let is64 = msi.hw_flags & MSI_FLAGS_64BIT != 0;
-        let maskable = msi.hw_flags & MSI_FLAGS_MASKBIT != 0;
-        // Address low, [address high], data, [mask, pending].
-        let data = if is64 { 0xc } else { 0x8 };
-        match off.checked_sub(msi.off)? {
-            0 => Some(Reg::MsiCtrl),
-            4 => Some(Reg::Msi(0)),
-            8 if is64 => Some(Reg::Msi(1)),
-            d if d == data => Some(Reg::Msi(2)),
-            d if maskable && d == data + 4 => Some(Reg::Msi(3)),
-            d if maskable && d == data + 8 => Some(Reg::MsiPending),
-            _ => None,
+            bindings::PCI_EXT_CAP_ID_PWR => {
+                set_perm(v, w, pos + bindings::PCI_PWR_DATA as usize, 1, 0, 0xff);
+            }
+            bindings::PCI_EXT_CAP_ID_VNDR | bindings::PCI_EXT_CAP_ID_DVSEC => {
+                // Writable to the hardware after the headers, as vfio-pci.
+                let body = if u32::from(id) == bindings::PCI_EXT_CAP_ID_DVSEC {
+                    10
+                } else {
+                    8
+                };
+                set_range(
+                    v,
+                    w,
+                    pos + body,
+                    usize::from(len).saturating_sub(body),
+                    0,
+                    0xff,
+                );
+            }
+            _ => {}
         }
     }
 
-    /// The value of the dword at `off` (dword aligned) given the hardware's.
-    fn virt_dword(&self, off: u16, hw: u32) -> u32 {
-        let Some(reg) = self.reg(off) else {
-            return hw;
-        };
-        match reg {
-            Reg::Ids => u32::from(self.vendor) | (u32::from(self.device) << 16),
-            Reg::Bar(i) => {
-                let r = self.regs[i];
-                (self.bar_values[i] & r.mask) | r.flags
-            }
-            Reg::Rom => 0,
-            Reg::MsixCtrl => {
-                let flags = self.msix.map_or(0, |(_, f)| f);
-                let virt = u32::from(MSIX_FLAGS_VIRT) << 16;
-                (hw & !virt) | ((u32::from(flags) << 16) & virt)
-            }
-            Reg::MsiCtrl => {
-                let flags = self.msi.as_ref().map_or(0, |m| m.flags);
-                let virt = u32::from(MSI_FLAGS_ENABLE | MSI_FLAGS_QSIZE) << 16;
-                (hw & !virt) | ((u32::from(flags) << 16) & virt)
-            }
-            Reg::Msi(i) => self.msi.as_ref().map_or(0, |m| m.regs[i]),
-            Reg::MsixLocation | Reg::MsiPending => hw,
-        }
+    /// The config space size (256 or 4096).
+    pub fn size(&self) -> u16 {
+        // INVARIANT (used): at most 4096.
+        self.size as u16
     }
 
-    /// Returns what a read of `len` (1, 2 or 4) bytes at `off` (aligned to `len`) sees, given
-    /// the hardware's dword at `off & !3`.
-    pub fn read(&self, off: u16, len: u16, hw_dword: u32) -> u32 {
-        let dword = self.virt_dword(off & !3, hw_dword);
-        let shift = u32::from(off & 3) * 8;
-        let v = dword >> shift;
+    /// The capabilities, in chain order, hidden ones included.
+    pub fn caps(&self) -> &[Cap] {
+        &self.caps
+    }
+
+    /// The visible capability `kind`, if there is one.
+    pub fn find(&self, kind: CapKind) -> Option<Cap> {
+        self.caps
+            .iter()
+            .find(|c| c.kind == kind && !c.hidden)
+            .copied()
+    }
+
+    /// Puts the virtual config space back as it was created (at every open).
+    pub fn reset(&mut self) {
+        self.vconfig.copy_from_slice(&self.init);
+    }
+
+    /// Whether the function decodes memory, as far as userspace controls it: always for a
+    /// function that does not decode by its COMMAND register (a VF, as vfio-pci), else the
+    /// memory-enable bit userspace last wrote.
+    pub fn memory_enabled(&self) -> bool {
+        self.no_command_memory || self.vconfig[usize::from(COMMAND)] & COMMAND_MEMORY as u8 != 0
+    }
+
+    /// Checks an access: `len` 1, 2 or 4, aligned, inside config space.
+    fn check(&self, off: u16, len: u16) -> Result<usize> {
+        let off = usize::from(off);
         match len {
-            1 => v & 0xff,
-            2 => v & 0xffff,
-            _ => v,
+            1 | 2 | 4 if off % usize::from(len) == 0 && off + usize::from(len) <= self.size => {
+                Ok(off)
+            }
+            _ => Err(EINVAL),
         }
     }
 
-    /// Handles a write of `len` (1, 2 or 4) bytes of `val` at `off` (aligned to `len`).
-    ///
-    /// Returns `true` if the write went to an emulated register (and must not reach the
-    /// hardware), `false` if it is to be passed through.
-    pub fn write(&mut self, off: u16, len: u16, val: u32) -> bool {
-        let Some(reg) = self.reg(off & !3) else {
-            return false;
-        };
-        match reg {
-            Reg::Bar(i) => self.bar_values[i] = merge(self.bar_values[i], off, len, val),
-            Reg::MsixCtrl => {
-                if let Some((_, flags)) = self.msix.as_mut() {
-                    let dword = merge(u32::from(*flags) << 16, off, len, val);
-                    *flags = (dword >> 16) as u16 & MSIX_FLAGS_VIRT;
-                }
-            }
-            Reg::MsiCtrl => {
-                if let Some(msi) = self.msi.as_mut() {
-                    let dword = merge(u32::from(msi.flags) << 16, off, len, val);
-                    let mut flags = (dword >> 16) as u16 & (MSI_FLAGS_ENABLE | MSI_FLAGS_QSIZE);
-                    // No more vectors than the function is capable of (as vfio-pci).
-                    let capable = (msi.hw_flags & MSI_FLAGS_QMASK) >> 1;
-                    if (flags & MSI_FLAGS_QSIZE) >> 4 > capable {
-                        flags = (flags & !MSI_FLAGS_QSIZE) | (capable << 4);
-                    }
-                    msi.flags = flags;
-                }
-            }
-            Reg::Msi(i) => {
-                if let Some(msi) = self.msi.as_mut() {
-                    msi.regs[i] = merge(msi.regs[i], off, len, val);
-                }
-            }
-            // IDs, the ROM BAR, the MSI-X locations and MSI pending bits are read-only.
-            Reg::Ids | Reg::Rom | Reg::MsixLocation | Reg::MsiPending => {}
+    fn mask(masks: &[u8], off: usize, len: u16) -> u32 {
+        masks[off..off + usize::from(len)]
+            .iter()
+            .rev()
+            .fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
+    }
+
+    fn vbytes(&self, off: usize, len: u16) -> u32 {
+        Self::mask(&self.vconfig, off, len)
+    }
+
+    fn set_vbytes(&mut self, off: usize, len: u16, val: u32) {
+        for i in 0..usize::from(len) {
+            self.vconfig[off + i] = (val >> (8 * i)) as u8;
         }
-        true
+    }
+
+    /// The bits of an access of `len` bytes at `off` that come from the hardware: read the
+    /// hardware only when this is not 0. 0 for an invalid access.
+    pub fn hw_mask(&self, off: u16, len: u16) -> u32 {
+        let Ok(o) = self.check(off, len) else {
+            return 0;
+        };
+        let full = if len == 4 {
+            !0
+        } else {
+            (1u32 << (8 * len)) - 1
+        };
+        full & !Self::mask(&self.virt, o, len)
+    }
+
+    /// What a read of `len` (1, 2 or 4) bytes at `off` (aligned) returns, given the
+    /// hardware's value of the same bytes `hw` (only its [`VirtConfig::hw_mask`] bits are
+    /// used). `EINVAL` for an access that is not aligned or not inside config space.
+    pub fn read(&self, off: u16, len: u16, hw: u32) -> Result<u32> {
+        let o = self.check(off, len)?;
+        let virt = Self::mask(&self.virt, o, len);
+        let mut val = (hw & !virt) | (self.vbytes(o, len) & virt);
+        // The BARs read what was written, masked by their size, with their type bits.
+        if (0x10..0x28).contains(&off) || (ROM_BAR..ROM_BAR + 4).contains(&off) {
+            let base = o & !3;
+            let dword = if base == usize::from(ROM_BAR) {
+                0
+            } else {
+                let r = self.bars[(base - 0x10) / 4];
+                (self.vbytes(base, 4) & r.mask) | r.flags
+            };
+            let shift = 8 * (o - base);
+            let full = if len == 4 {
+                !0
+            } else {
+                (1u32 << (8 * len)) - 1
+            };
+            val = (dword >> shift) & full;
+        }
+        Ok(val)
+    }
+
+    /// Carries out a userspace write of `len` (1, 2 or 4) bytes of `val` at `off` (aligned):
+    /// updates the virtual copy and returns what the device must do with the hardware.
+    /// `EINVAL` for an access that is not aligned or not inside config space.
+    pub fn write(&mut self, off: u16, len: u16, val: u32) -> Result<WritePlan> {
+        let o = self.check(off, len)?;
+        let full = if len == 4 {
+            !0
+        } else {
+            (1u32 << (8 * len)) - 1
+        };
+        let val = val & full;
+        let virt = Self::mask(&self.virt, o, len);
+        let write = Self::mask(&self.write, o, len);
+        let mut plan = WritePlan::default();
+        if write == 0 {
+            return Ok(plan);
+        }
+        let base = o & !3;
+        let old_dword = self.vbytes(base, 4);
+        if write & virt != 0 {
+            let old = self.vbytes(o, len);
+            self.set_vbytes(o, len, (old & !(write & virt)) | (val & write & virt));
+        }
+        if write & !virt != 0 {
+            plan.hw = Some(HwWrite {
+                mask: write & !virt,
+                val,
+            });
+        }
+        self.after_write(o, len, val, old_dword, &mut plan);
+        Ok(plan)
+    }
+
+    /// Whether the write of `len` bytes at `o` touched byte `at`.
+    fn touches(o: usize, len: u16, at: usize) -> bool {
+        (o..o + usize::from(len)).contains(&at)
+    }
+
+    /// The side effects of a write: the registers vfio-pci gives a `writefn`.
+    ///
+    /// `old_dword` is the virtual dword holding the access, before the write.
+    fn after_write(&mut self, o: usize, len: u16, val: u32, old_dword: u32, plan: &mut WritePlan) {
+        let base = o & !3;
+        // The old virtual value of the register at `reg`, which lies in the written dword.
+        let old_at = |reg: usize| old_dword >> (8 * (reg - base));
+        // COMMAND: remember memory and I/O enable; a function that decodes by it stops
+        // decoding when userspace clears memory enable.
+        if Self::touches(o, len, usize::from(COMMAND)) {
+            let new = (val >> (8 * (usize::from(COMMAND) - o))) as u8;
+            let old = old_at(usize::from(COMMAND)) as u8;
+            let tracked = (COMMAND_MEMORY | COMMAND_IO) as u8;
+            let c = usize::from(COMMAND);
+            self.vconfig[c] = (self.vconfig[c] & !tracked) | (new & tracked);
+            let mem = COMMAND_MEMORY as u8;
+            let (was, now) = (old & mem != 0, new & mem != 0);
+            if !self.no_command_memory && was != now {
+                plan.push(Action::MemoryEnable(now));
+            }
+        }
+        let Some(cap) = self
+            .caps
+            .iter()
+            .find(|c| {
+                !c.hidden && usize::from(c.pos) <= o && o < usize::from(c.pos) + usize::from(c.len)
+            })
+            .copied()
+        else {
+            return;
+        };
+        let pos = usize::from(cap.pos);
+        match cap.kind {
+            CapKind::Std(id) => match u32::from(id) {
+                bindings::PCI_CAP_ID_PM => {
+                    let ctrl = pos + bindings::PCI_PM_CTRL as usize;
+                    if Self::touches(o, len, ctrl) {
+                        let state = (val >> (8 * (ctrl - o))) as u8 & 3;
+                        plan.push(Action::PowerState(state));
+                    }
+                }
+                bindings::PCI_CAP_ID_EXP => {
+                    let dc = pos + bindings::PCI_EXP_DEVCTL as usize;
+                    if Self::touches(o, len, dc) || Self::touches(o, len, dc + 1) {
+                        let mut ctrl = self.vbytes(dc, 2);
+                        if ctrl & bindings::PCI_EXP_DEVCTL_BCR_FLR != 0 {
+                            // Always reads 0; a reset only if the function has PCIe FLR.
+                            ctrl &= !bindings::PCI_EXP_DEVCTL_BCR_FLR;
+                            self.set_vbytes(dc, 2, ctrl);
+                            if self.exp_flr {
+                                plan.push(Action::Reset);
+                            }
+                        }
+                        let old_rq = old_at(dc) & bindings::PCI_EXP_DEVCTL_READRQ;
+                        let rq = ctrl & bindings::PCI_EXP_DEVCTL_READRQ;
+                        if rq != old_rq {
+                            plan.push(Action::ReadRq(128 << (rq >> 12)));
+                        }
+                    }
+                }
+                bindings::PCI_CAP_ID_AF => {
+                    let ctrl = pos + bindings::PCI_AF_CTRL as usize;
+                    if Self::touches(o, len, ctrl)
+                        && self.vconfig[ctrl] & bindings::PCI_AF_CTRL_FLR as u8 != 0
+                    {
+                        self.vconfig[ctrl] &= !(bindings::PCI_AF_CTRL_FLR as u8);
+                        if self.af_flr {
+                            plan.push(Action::Reset);
+                        }
+                    }
+                }
+                bindings::PCI_CAP_ID_VPD => {
+                    // The upper byte of the address register carries the flag: that write
+                    // starts the access.
+                    if Self::touches(o, len, pos + 3) {
+                        let addr = self.vbytes(pos + 2, 2) as u16;
+                        let flag = bindings::PCI_VPD_ADDR_F as u16;
+                        let data = (addr & flag != 0).then(|| self.vbytes(pos + 4, 4));
+                        plan.push(Action::Vpd {
+                            cap: cap.pos,
+                            addr: addr & !flag,
+                            data,
+                        });
+                    }
+                }
+                bindings::PCI_CAP_ID_MSI => {
+                    // No more vectors than the function is capable of (as vfio-pci).
+                    let f = pos + 2;
+                    if Self::touches(o, len, f) {
+                        let flags = self.vbytes(f, 2);
+                        let capable = (flags & bindings::PCI_MSI_FLAGS_QMASK) >> 1;
+                        let qsize = (flags & bindings::PCI_MSI_FLAGS_QSIZE) >> 4;
+                        if qsize > capable {
+                            let flags = (flags & !bindings::PCI_MSI_FLAGS_QSIZE) | (capable << 4);
+                            self.set_vbytes(f, 2, flags);
+                        }
+                    }
+                }
+                _ => {}
+            },
+            CapKind::Ext(_) => {}
+        }
+    }
+
+    /// Takes memory and I/O enable of a function that decodes by its COMMAND register from
+    /// the hardware's COMMAND (at open, after the function was enabled, as vfio-pci builds
+    /// its virtual copy then).
+    pub fn sync_command(&mut self, hw_cmd: u16) {
+        if self.no_command_memory {
+            return;
+        }
+        let c = usize::from(COMMAND);
+        let tracked = (COMMAND_MEMORY | COMMAND_IO) as u8;
+        self.vconfig[c] = (self.vconfig[c] & !tracked) | (hw_cmd as u8 & tracked);
+    }
+
+    /// Finishes a VPD access started by [`Action::Vpd`]: a read's data (`None` if it
+    /// failed: the flag is then left as it is, and the user's driver times out, as with
+    /// vfio-pci).
+    pub fn vpd_done(&mut self, cap: u16, read_data: Option<u32>, ok: bool) {
+        let pos = usize::from(cap);
+        if pos + 8 > self.size || !ok {
+            return;
+        }
+        if let Some(d) = read_data {
+            self.set_vbytes(pos + 4, 4, d);
+        }
+        let addr = self.vbytes(pos + 2, 2) ^ bindings::PCI_VPD_ADDR_F;
+        self.set_vbytes(pos + 2, 2, addr);
+    }
+
+    /// The treatment of byte `off`, for documentation and tests: `(virt, write)` masks.
+    pub fn perm(&self, off: u16) -> Option<(u8, u8)> {
+        let o = usize::from(off);
+        Some((*self.virt.get(o)?, *self.write.get(o)?))
     }
 }

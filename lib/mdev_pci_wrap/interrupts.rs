@@ -9,7 +9,8 @@
 //!   ([`crate::irq::IrqVectors`]). Enabling allocates exactly the vectors the request names
 //!   (`start + count`); the indexes are `NORESIZE`: growing an enabled set needs a disable
 //!   first, as userspace (QEMU) does for such devices. At most one of the two is enabled.
-//! - ERR: not offered yet (0 vectors): it needs AER handling in the VF's PCI driver.
+//! - ERR: one eventfd for PCI Express functions, signalled when AER error recovery reports
+//!   an uncorrectable error on the function (`error_detected`), as vfio-pci.
 //! - REQ: one eventfd, signalled while the mdev is being removed and userspace still holds it.
 //!
 //! Data-less and boolean triggers fire the eventfds from the kernel, for loopback tests.
@@ -40,14 +41,17 @@ use kernel::{
 pub struct IrqCounts {
     msi: u32,
     msix: u32,
+    err: u32,
 }
 
 impl IrqCounts {
-    /// The vectors `pdev`'s MSI and MSI-X capabilities offer.
-    pub fn of(pdev: &pci::Device) -> Self {
+    /// The vectors `pdev`'s MSI and MSI-X capabilities offer; an ERR vector if it is a PCI
+    /// Express function (`pcie`).
+    pub fn of(pdev: &pci::Device, pcie: bool) -> Self {
         Self {
             msi: irq::vector_count(pdev, IrqKind::Msi),
             msix: irq::vector_count(pdev, IrqKind::MsiX),
+            err: u32::from(pcie),
         }
     }
 
@@ -56,6 +60,7 @@ impl IrqCounts {
         match index {
             bindings::VFIO_PCI_MSI_IRQ_INDEX => self.msi,
             bindings::VFIO_PCI_MSIX_IRQ_INDEX => self.msix,
+            bindings::VFIO_PCI_ERR_IRQ_INDEX => self.err,
             bindings::VFIO_PCI_REQ_IRQ_INDEX => 1,
             _ => 0,
         }
@@ -110,7 +115,7 @@ impl Interrupts {
         match kind_of(req.index()) {
             Some(kind) => self.set_msi(dev, pdev, kind, &req),
             None if req.index() == bindings::VFIO_PCI_REQ_IRQ_INDEX => {
-                self.set_req(&req)?;
+                set_single(&mut self.req, &req)?;
                 Ok(0)
             }
             // The core already refused indexes without vectors.
@@ -210,39 +215,6 @@ impl Interrupts {
         }
     }
 
-    /// The REQ index, as vfio-pci's `vfio_pci_set_ctx_trigger_single`.
-    fn set_req(&mut self, req: &IrqSet) -> Result {
-        // The core checked `start == 0` and `count <= 1`.
-        let count = req.range().len();
-        match req.data() {
-            IrqData::None => {
-                if self.req.is_none() {
-                    return Err(EINVAL);
-                }
-                if count == 0 {
-                    self.req = None;
-                } else {
-                    self.signal_request();
-                }
-            }
-            IrqData::Bools(b) => match b.first() {
-                None => return Err(EINVAL),
-                Some(true) => {
-                    self.signal_request();
-                }
-                Some(false) => {}
-            },
-            IrqData::EventFds(fds) => match fds.first() {
-                None => return Err(EINVAL),
-                Some(-1) => self.req = None,
-                Some(&fd) if fd >= 0 => self.req = Some(EventFd::from_fd(fd)?),
-                // Other negative numbers change nothing (as vfio-pci).
-                Some(_) => {}
-            },
-        }
-        Ok(())
-    }
-
     /// Signals the REQ eventfd, if userspace set one; returns whether it did.
     pub fn signal_request(&self) -> bool {
         match &self.req {
@@ -259,6 +231,45 @@ impl Interrupts {
         self.vectors = None;
         self.req = None;
     }
+}
+
+/// Carries out `VFIO_DEVICE_SET_IRQS` (trigger) on an index with one eventfd, `slot` (ERR,
+/// REQ), as vfio-pci's `vfio_pci_set_ctx_trigger_single`.
+pub fn set_single(slot: &mut Option<EventFd>, req: &IrqSet) -> Result {
+    if req.action() != IrqAction::Trigger {
+        return Err(ENOTTY);
+    }
+    // The core checked `start == 0` and `count <= 1`.
+    let count = req.range().len();
+    match req.data() {
+        IrqData::None => {
+            let Some(e) = slot.as_ref() else {
+                return Err(EINVAL);
+            };
+            if count == 0 {
+                *slot = None;
+            } else {
+                e.signal();
+            }
+        }
+        IrqData::Bools(b) => match b.first() {
+            None => return Err(EINVAL),
+            Some(true) => {
+                if let Some(e) = slot.as_ref() {
+                    e.signal();
+                }
+            }
+            Some(false) => {}
+        },
+        IrqData::EventFds(fds) => match fds.first() {
+            None => return Err(EINVAL),
+            Some(-1) => *slot = None,
+            Some(&fd) if fd >= 0 => *slot = Some(EventFd::from_fd(fd)?),
+            // Other negative numbers change nothing (as vfio-pci).
+            Some(_) => {}
+        },
+    }
+    Ok(())
 }
 
 /// Points vectors `start..start + fds.len()` at the eventfds `fds` (negative: none). On error

@@ -2,33 +2,55 @@
 
 //! mdev_pci_wrap: PCI SR-IOV virtual functions as mediated devices.
 //!
-//! This crate is the reusable library that vendor parent drivers (`vendors/`) link against.
-//! It is built as its own module, `mdev_pci_wrap.ko`, which the vendor modules depend on.
-//!
-//! Layers, bottom to top:
-//! - [`bindings`]: raw bindings for the vfio/mdev/iommufd headers (generated at build time)
-//!   and C helpers for their static inline functions and macros;
-//! - safe abstractions over the C vfio/mdev APIs;
-//! - the generic VF-as-mdev logic a vendor driver configures with a few hooks.
+//! This crate is the reusable library that vendor parent drivers (`vendors/`) link against:
+//! the generic logic of a function wrapped as an mdev ([`vf`]), its virtual config space
+//! ([`config`]), which BAR parts userspace may map ([`bar`]), and its interrupts as VFIO
+//! presents them ([`interrupts`]). It has no `unsafe` code: it builds on the safe
+//! abstractions of the `mpw_kernel` crate, which it re-exports. Both crates are linked into
+//! one module, `mdev_pci_wrap.ko`, which the vendor modules depend on.
 //!
 //! See `docs/architecture.md`.
 
-pub mod bar;
-pub mod bindings;
-pub mod config;
-pub mod eventfd;
-pub mod interrupts;
-pub mod iommufd;
-pub mod irq;
-pub mod layout;
-pub mod mdev;
-pub mod pci_driver;
-pub mod pci_io;
-pub mod uapi;
-pub mod vf;
-pub mod vfio;
+#![forbid(unsafe_code)]
 
-use kernel::prelude::*;
+pub mod bar;
+pub mod config;
+pub mod interrupts;
+pub mod vf;
+
+pub use mpw_kernel::{
+    bindings,
+    eventfd,
+    iommufd,
+    irq,
+    layout,
+    mdev,
+    pci_driver,
+    pci_io,
+    uapi,
+    user_msg_allowed,
+    vfio, //
+};
+
+/// `dev_warn!`, rate-limited: for every message userspace can trigger.
+#[macro_export]
+macro_rules! user_warn {
+    ($($arg:tt)*) => {
+        if $crate::user_msg_allowed() {
+            ::kernel::dev_warn!($($arg)*);
+        }
+    };
+}
+
+/// `dev_info!`, rate-limited: for every message userspace can trigger.
+#[macro_export]
+macro_rules! user_info {
+    ($($arg:tt)*) => {
+        if $crate::user_msg_allowed() {
+            ::kernel::dev_info!($($arg)*);
+        }
+    };
+}
 
 /// Declares the module of a vendor parent driver: a [`vf::VfDriver`] and nothing else.
 ///
@@ -87,23 +109,4 @@ macro_rules! module_vf_driver {
             $($rest)*
         }
     };
-}
-
-module! {
-    type: MdevPciWrap,
-    name: "mdev_pci_wrap",
-    authors: ["mdev_pci_wrap developers"],
-    description: "Library: PCI SR-IOV virtual functions as mediated devices",
-    license: "GPL",
-    imports_ns: ["IOMMUFD"],
-}
-
-/// The library module: it holds no state of its own; vendor modules register their drivers.
-pub struct MdevPciWrap;
-
-impl kernel::Module for MdevPciWrap {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_info!("library loaded\n");
-        Ok(MdevPciWrap)
-    }
 }

@@ -6,11 +6,15 @@
 //! [`module_vf_driver!`](crate::module_vf_driver). The library then:
 //!
 //! 1. binds to the vendor's VFs (by ID, or by `driver_override`) with a PCI driver that owns
-//!    their DMA (`driver_managed_dma`), and registers each bound VF as an mdev parent with
-//!    the vendor's mdev types, one instance per VF;
+//!    their DMA (`driver_managed_dma`), refusing what vfio-pci refuses (bridges, PFs with VFs
+//!    enabled), and registers each bound VF as an mdev parent with the vendor's mdev types,
+//!    one instance per VF;
 //! 2. on `echo $UUID > .../create`, allocates and registers a VFIO device for the mdev;
-//! 3. serves the VFIO device: device and region info, a virtual config space (real vendor
-//!    and device IDs, sizable BARs), and BAR read/write passthrough to the VF;
+//! 3. serves the VFIO device as vfio-pci serves a function: device and region info, a
+//!    virtual config space with vfio-pci's permission tables ([`crate::config`]), BAR
+//!    read/write and fault-based mmap that follow the function's state (vfio-pci's memory
+//!    lock: nothing reaches the function while it is reset, in D3, not decoding or removed),
+//!    interrupts, resets and AER error notification;
 //! 4. gives the VF's DMA to userspace: binding the VFIO device to an iommufd context binds
 //!    the VF itself to it and attaches it to the user's IOAS (see [`crate::iommufd`]). An
 //!    open through the legacy type1 container, where no such binding happens, is refused.
@@ -22,11 +26,16 @@ use crate::{
     },
     bindings,
     config::{
+        Action,
         Bar,
         BarKind,
+        CapKind,
+        Function,
         VirtConfig, //
     },
+    eventfd::EventFd,
     interrupts::{
+        self,
         Interrupts, //
         IrqCounts,
     },
@@ -35,8 +44,10 @@ use crate::{
     pci_driver,
     pci_io::{
         self,
+        BarPage,
         IoMap, //
     },
+    user_warn,
     vfio, //
 };
 use core::marker::PhantomData;
@@ -62,6 +73,8 @@ use kernel::{
 /// The region offset encoding every vfio-pci device uses: region index in bits 40 and up.
 pub const REGION_SHIFT: u32 = 40;
 const REGION_OFFSET_MASK: u64 = (1u64 << REGION_SHIFT) - 1;
+/// The file range of the BAR regions (indexes 0 to 5), which mappings can cover.
+const BARS_FILE_RANGE: u64 = 6 << REGION_SHIFT;
 
 /// A vendor's description of the VFs it wraps. See the module documentation.
 pub trait VfDriver: Send + Sync + Sized + 'static {
@@ -84,32 +97,127 @@ pub trait VfModule: VfDriver {
     fn mdev_driver() -> &'static mdev::DriverRegistration<MdevDriver<Self>>;
 }
 
+/// What the PCI driver of a wrapped function and the VFIO device of its mdev share.
+#[pin_data]
+pub struct VfShared {
+    pdev: ARef<pci::Device>,
+    /// The ERR eventfd of the open VFIO device (`VFIO_PCI_ERR_IRQ_INDEX`), signalled by
+    /// AER error recovery.
+    #[pin]
+    err: Mutex<Option<EventFd>>,
+}
+
+/// A registered mdev parent of a wrapped function.
+type ParentBox = Pin<KBox<mdev::Parent<Arc<VfShared>>>>;
+
 /// The state of a VF bound to a [`VfDriver`]: an mdev parent whose mdevs get the VF.
 #[pin_data]
 pub struct VfParent<T: VfDriver> {
+    shared: Arc<VfShared>,
+    /// Taken (unregistering the parent, removing its mdevs and waiting for their users) in
+    /// the PCI driver's remove, before the PCI core considers the function driverless.
     #[pin]
-    parent: mdev::Parent<ARef<pci::Device>>,
+    parent: Mutex<Option<ParentBox>>,
     _t: PhantomData<T>,
 }
 
 /// The VF PCI driver of a [`VfDriver`].
 pub struct VfPciDriver<T: VfDriver>(PhantomData<T>);
 
+/// Refuses, with a message, what vfio-pci refuses to assign.
+fn check_eligible(dev: &pci::Device<device::Core<'_>>) -> Result {
+    let hdr = pci_io::header_type(dev);
+    if hdr != 0 {
+        dev_warn!(
+            dev.as_ref(),
+            "refusing to wrap a function with header type {:#x}: only normal functions \
+             (type 0) can be given to userspace, not bridges\n",
+            hdr
+        );
+        return Err(EINVAL);
+    }
+    let vfs = pci_io::num_vf(dev);
+    if vfs > 0 {
+        dev_warn!(
+            dev.as_ref(),
+            "refusing to wrap a PF with SR-IOV enabled ({} VFs): its VFs depend on it; \
+             disable them first (sriov_numvfs = 0)\n",
+            vfs
+        );
+        return Err(EBUSY);
+    }
+    Ok(())
+}
+
 impl<T: VfModule> pci_driver::Driver for VfPciDriver<T> {
     type Data = VfParent<T>;
     const ID_TABLE: pci_driver::IdTable = T::ID_TABLE;
 
     fn probe(dev: &pci::Device<device::Core<'_>>) -> impl PinInit<Self::Data, Error> {
+        pin_init::pin_init_scope(move || {
+            check_eligible(dev)?;
+            dev_info!(
+                dev.as_ref(),
+                "wrapping {} {:04x}:{:04x} as an mdev parent\n",
+                if pci_io::is_virtfn(dev) {
+                    "VF"
+                } else {
+                    "function"
+                },
+                dev.vendor_id().as_raw(),
+                dev.device_id()
+            );
+            let pdev: ARef<pci::Device> = dev.into();
+            let shared = Arc::pin_init(
+                try_pin_init!(VfShared {
+                    pdev,
+                    err <- new_mutex!(None),
+                }),
+                GFP_KERNEL,
+            )?;
+            let parent = KBox::pin_init(
+                mdev::Parent::new(dev.as_ref(), T::mdev_driver(), T::TYPES, shared.clone()),
+                GFP_KERNEL,
+            )?;
+            Ok(try_pin_init!(VfParent {
+                shared,
+                parent <- new_mutex!(Some(parent)),
+                _t: PhantomData,
+            }))
+        })
+    }
+
+    fn unbind(dev: &pci::Device<device::Core<'_>>, data: Pin<&Self::Data>) {
+        // Remove the mdevs now, waiting for their users (who are asked to close through the
+        // REQ eventfd, and lose BAR access at once), while the function is still bound.
+        let parent = data.parent.lock().take();
+        drop(parent);
+        dev_info!(dev.as_ref(), "unwrapped\n");
+    }
+
+    fn error_detected(
+        dev: &pci::Device<device::Core<'_>>,
+        data: Pin<&Self::Data>,
+    ) -> pci_driver::ErsResult {
+        // As vfio-pci: tell the user (a VMM injects the error into its guest) and let the
+        // recovery go on.
+        let told = match data.shared.err.lock().as_ref() {
+            Some(e) => {
+                e.signal();
+                true
+            }
+            None => false,
+        };
         dev_info!(
             dev.as_ref(),
-            "wrapping VF {:04x}:{:04x} as an mdev parent\n",
-            dev.vendor_id().as_raw(),
-            dev.device_id()
+            "AER: uncorrectable error, {}\n",
+            if told {
+                "signalled to userspace (ERR eventfd)"
+            } else {
+                "no ERR eventfd to signal"
+            }
         );
-        try_pin_init!(VfParent {
-            parent <- mdev::Parent::new(dev.as_ref(), T::mdev_driver(), T::TYPES, dev.into()),
-            _t: PhantomData,
-        })
+        pci_driver::ErsResult::CanRecover
     }
 }
 
@@ -123,15 +231,19 @@ pub struct MdevDriver<T: VfDriver>(PhantomData<T>);
 
 impl<T: VfDriver> mdev::Driver for MdevDriver<T> {
     type Data = MdevState<T>;
-    type ParentData = ARef<pci::Device>;
+    type ParentData = Arc<VfShared>;
     const DEVICE_API: &'static CStr = c_str!("vfio-pci");
     // One mdev per VF: the VF is the whole device.
     const MAX_INSTANCES: u32 = 1;
 
-    fn probe(mdev: &mdev::Device, vf: &ARef<pci::Device>) -> Result<Pin<KBox<Self::Data>>> {
-        let vdev = vfio::Device::new(mdev.as_dev(), VfDevice::<T>::new(vf.clone()))?;
+    fn probe(mdev: &mdev::Device, shared: &Arc<VfShared>) -> Result<Pin<KBox<Self::Data>>> {
+        let vdev = vfio::Device::new(mdev.as_dev(), VfDevice::<T>::new(shared.clone()))?;
         let reg = vfio::Registration::new(vdev)?;
-        dev_info!(mdev.as_dev(), "created on VF {}\n", vf.as_ref().name());
+        dev_info!(
+            mdev.as_dev(),
+            "created on {}\n",
+            shared.pdev.as_ref().name()
+        );
         Ok(KBox::pin(MdevState { _reg: reg }, GFP_KERNEL)?)
     }
 
@@ -142,26 +254,46 @@ impl<T: VfDriver> mdev::Driver for MdevDriver<T> {
     }
 }
 
-/// What exists while the device is open.
+/// What exists while the device is open (in the order it is undone at close).
 struct OpenState {
-    /// The memory BARs, mapped; shared with reads and writes in progress.
-    bars: [Option<Arc<IoMap>>; 6],
-    /// The VF has a function-level reset (it worked at open).
-    reset_works: bool,
-    /// The VF's config space after the reset at open, put back at close.
+    /// The function's config space after the reset at open, put back at close.
     pristine: Option<pci_io::SavedState>,
+    /// The function has a function-level reset (it worked at open).
+    reset_works: bool,
+    _enabled: pci_io::Enabled,
+    _pm: pci_io::RuntimePm,
+}
+
+/// A BAR claimed for the user and mapped into the kernel, on first use.
+struct BarMap {
+    map: IoMap,
+    _regions: pci_io::Regions,
+}
+
+/// Whether the function may be accessed through its BARs, and their kernel mappings:
+/// vfio-pci's `memory_lock` and what it protects. Held across every BAR access, fault, and
+/// change of the function's decoding (reset, power state, memory enable, removal).
+struct MemState {
+    open: bool,
+    /// Removal was requested: no BAR access ever again.
+    revoked: bool,
+    /// Not in D0 (userspace wrote PMCSR).
+    low_power: bool,
+    bars: [Option<BarMap>; 6],
+    pm_save: pci_io::PmSave,
 }
 
 /// The VFIO device of a wrapped VF.
 #[pin_data]
 pub struct VfDevice<T: VfDriver> {
+    shared: Arc<VfShared>,
     pdev: ARef<pci::Device>,
-    /// The VF's BARs, as the PCI core sized them at bind time.
+    /// The function's BARs, as the PCI core sized them at bind time.
     bars: [Bar; 6],
-    /// The virtual config space each open starts from.
-    config_init: VirtConfig,
     #[pin]
     config: Mutex<VirtConfig>,
+    #[pin]
+    mem: Mutex<MemState>,
     #[pin]
     open: Mutex<Option<OpenState>>,
     /// The VF bound to the user's iommufd context, while the device is bound to one.
@@ -198,145 +330,265 @@ fn vf_bars(pdev: &pci::Device) -> [Bar; 6] {
     bars
 }
 
+/// The mask of the BARs of a file offset range's region, or `None` for another region.
+fn bar_index(pos: u64) -> Option<usize> {
+    match pos >> REGION_SHIFT {
+        i @ 0..=5 => Some(i as usize),
+        _ => None,
+    }
+}
+
 impl<T: VfDriver> VfDevice<T> {
-    fn new(pdev: ARef<pci::Device>) -> impl PinInit<Self, Error> {
-        let bars = vf_bars(&pdev);
-        let mut config = VirtConfig::new(pdev.vendor_id().as_raw(), pdev.device_id(), &bars);
-        // Capability offsets are below 256: `as u16` is lossless.
-        let msix_cap = pci_io::msix_cap(&pdev);
-        if msix_cap != 0 {
-            config = config.with_msix(msix_cap as u16);
-        }
-        let msi_cap = pci_io::msi_cap(&pdev);
-        if msi_cap != 0 {
-            let hw_flags = (pci_io::config_dword(&pdev, msi_cap) >> 16) as u16;
-            config = config.with_msi(msi_cap as u16, hw_flags);
-        }
-        let irq_counts = IrqCounts::of(&pdev);
-        let msix = core::array::from_fn(|bar| pci_io::msix_ranges(&pdev, bar));
-        try_pin_init!(Self {
-            pdev,
-            bars,
-            config_init: config.clone(),
-            config <- new_mutex!(config),
-            open <- new_mutex!(None),
-            dma <- new_mutex!(None),
-            irq_counts,
-            msix,
-            irqs <- new_mutex!(Interrupts::default()),
-            _t: PhantomData,
+    fn new(shared: Arc<VfShared>) -> impl PinInit<Self, Error> {
+        pin_init::pin_init_scope(move || {
+            let pdev = shared.pdev.clone();
+            let bars = vf_bars(&pdev);
+            let func = Function {
+                vendor: pdev.vendor_id().as_raw(),
+                device: pdev.device_id(),
+                no_command_memory: pci_io::no_command_memory(&pdev),
+                bars,
+            };
+            let snapshot = pci_io::config_snapshot(&pdev)?;
+            let config = VirtConfig::new(&func, &snapshot)?;
+            let pcie = config
+                .find(CapKind::Std(bindings::PCI_CAP_ID_EXP as u8))
+                .is_some();
+            let irq_counts = IrqCounts::of(&pdev, pcie);
+            let msix = core::array::from_fn(|bar| pci_io::msix_ranges(&pdev, bar));
+            Ok(try_pin_init!(Self {
+                shared,
+                pdev,
+                bars,
+                config <- new_mutex!(config),
+                mem <- new_mutex!(MemState {
+                    open: false,
+                    revoked: false,
+                    low_power: false,
+                    bars: [const { None }; 6],
+                    pm_save: pci_io::PmSave::default(),
+                }),
+                open <- new_mutex!(None),
+                dma <- new_mutex!(None),
+                irq_counts,
+                msix,
+                irqs <- new_mutex!(Interrupts::default()),
+                _t: PhantomData,
+            }))
         })
     }
 
-    fn cfg_size(&self) -> u64 {
-        pci_io::cfg_size(&self.pdev)
+    /// Whether the function may be accessed through its BARs now; `mem` is the held memory
+    /// lock (lock order: memory, then config).
+    fn decoding(&self, mem: &MemState) -> bool {
+        mem.open && !mem.revoked && !mem.low_power && self.config.lock().memory_enabled()
     }
 
-    fn bar_len(&self, bar: usize) -> u64 {
-        self.bars[bar].size
+    /// The kernel mapping of BAR `bar`, claiming and mapping it on first use.
+    fn bar_map<'a>(&self, mem: &'a mut MemState, bar: usize) -> Result<&'a IoMap> {
+        let slot = mem.bars.get_mut(bar).ok_or(EINVAL)?;
+        if slot.is_none() {
+            let regions =
+                pci_io::Regions::request(self.pdev.clone(), 1 << bar).inspect_err(|e| {
+                    user_warn!(
+                        self.pdev.as_ref(),
+                        "cannot claim BAR{} for userspace: {:?} (in use by another driver?)\n",
+                        bar,
+                        e
+                    )
+                })?;
+            let map = IoMap::new(self.pdev.clone(), bar as u32)?;
+            *slot = Some(BarMap {
+                map,
+                _regions: regions,
+            });
+        }
+        slot.as_ref().map(|b| &b.map).ok_or(EINVAL)
     }
 
-    /// The parts of memory BAR `bar` userspace may mmap.
+    /// Revokes every user mapping of the BARs; the memory lock must be held (`_mem`).
+    fn zap(dev: &vfio::Device<Self>, _mem: &MemState) {
+        dev.zap(0, BARS_FILE_RANGE);
+    }
+
+    /// The parts of BAR `bar` userspace may mmap: the whole BAR (MSI-X table included, as
+    /// vfio-pci allows), for memory BARs of at least a page.
     fn mappable(&self, bar: usize) -> Result<KVec<Area>> {
         let b = self.bars[bar];
-        if !matches!(b.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
+        if !b.is_mem() {
             return Ok(KVec::new());
         }
-        bar::mappable_areas(b.size, &self.msix[bar], bindings::PAGE_SIZE as u64)
+        bar::mappable_areas(b.size, &[], bindings::PAGE_SIZE as u64)
     }
 
     /// Reads `len` bytes of config space at `off` through the virtual config space.
     fn config_read(&self, off: u16, len: u16) -> Result<u32> {
-        let hw = pci_io::user_read_config_dword(&self.pdev, (off & !3).into())?;
-        Ok(self.config.lock().read(off, len, hw))
+        let hw_mask = self.config.lock().hw_mask(off, len);
+        let hw = if hw_mask != 0 {
+            pci_io::user_read_config(&self.pdev, off.into(), len)?
+        } else {
+            0
+        };
+        self.config.lock().read(off, len, hw)
     }
 
-    /// Writes `len` bytes of config space at `off`, emulated or passed through.
-    fn config_write(&self, off: u16, len: u16, val: u32) -> Result {
-        if self.config.lock().write(off, len, val) {
-            return Ok(());
+    /// Writes `len` bytes of config space at `off` as the permission tables say, and carries
+    /// out what the write asks for through the kernel.
+    fn config_write(&self, dev: &vfio::Device<Self>, off: u16, len: u16, val: u32) -> Result {
+        // The memory lock first: a write may change whether the function decodes.
+        let mut mem = self.mem.lock();
+        let plan = self.config.lock().write(off, len, val)?;
+        let revoke = plan.actions().any(|a| match a {
+            Action::MemoryEnable(on) => !on,
+            Action::PowerState(s) => s != 0,
+            Action::Reset => true,
+            _ => false,
+        });
+        if revoke {
+            Self::zap(dev, &mem);
         }
-        pci_io::user_write_config(&self.pdev, off.into(), len, val)
+        if let Some(hw) = plan.hw {
+            let cur = pci_io::user_read_config(&self.pdev, off.into(), len)?;
+            let new = (cur & !hw.mask) | (hw.val & hw.mask);
+            pci_io::user_write_config(&self.pdev, off.into(), len, new)?;
+        }
+        for action in plan.actions() {
+            self.config_action(dev, &mut mem, action);
+        }
+        Ok(())
     }
 
-    fn rw_config(&self, pos: u64, len: usize, io: Io<'_>) -> Result<usize> {
+    /// Carries out one [`Action`] of a config write, under the memory lock.
+    fn config_action(&self, dev: &vfio::Device<Self>, mem: &mut MemState, action: Action) {
+        let pdev = &self.pdev;
+        match action {
+            Action::PowerState(state) => {
+                if let Err(e) = pci_io::set_power_state(pdev, state, &mut mem.pm_save) {
+                    user_warn!(dev.parent(), "power state D{} refused: {:?}\n", state, e);
+                }
+                mem.low_power = pci_io::power_state(pdev) != 0;
+            }
+            Action::Reset => {
+                if let Err(e) = pci_io::try_reset(pdev) {
+                    user_warn!(
+                        dev.parent(),
+                        "function reset asked through config space failed: {:?}\n",
+                        e
+                    );
+                }
+            }
+            Action::ReadRq(bytes) => {
+                let _ = pci_io::set_readrq(pdev, bytes);
+            }
+            // The state is in the virtual config space, read under the memory lock.
+            Action::MemoryEnable(_) => {}
+            Action::Vpd { cap, addr, data } => {
+                let (read, ok) = match data {
+                    Some(d) => (None, pci_io::write_vpd(pdev, addr, d).is_ok()),
+                    None => match pci_io::read_vpd(pdev, addr) {
+                        Ok(d) => (Some(d), true),
+                        Err(_) => (None, false),
+                    },
+                };
+                self.config.lock().vpd_done(cap, read, ok);
+            }
+        }
+    }
+
+    fn rw_config(
+        &self,
+        dev: &vfio::Device<Self>,
+        pos: u64,
+        len: usize,
+        io: Io<'_>,
+    ) -> Result<usize> {
+        let size = u64::from(self.config.lock().size());
         // Offsets are below the config size (at most 4096): `as u16` is lossless.
         transfer(
-            self.cfg_size(),
+            size,
             pos,
             len,
+            4,
             io,
-            |p, n| self.config_read(p as u16, n),
-            |p, n, v| self.config_write(p as u16, n, v),
+            |p, n| Ok(u64::from(self.config_read(p as u16, n)?)),
+            |p, n, v| self.config_write(dev, p as u16, n, v as u32),
         )
     }
 
-    fn rw_bar(&self, bar: usize, pos: u64, len: usize, io: Io<'_>) -> Result<usize> {
-        // The mutex is not held across the user copies: they may fault and take the mmap
-        // lock, which `mmap` holds when it calls in. The reference keeps the mapping.
-        let map = {
-            let open = self.open.lock();
-            open.as_ref()
-                .and_then(|o| o.bars[bar].clone())
-                .ok_or(EINVAL)?
-        };
+    /// One access of `width` bytes at `off` of BAR `bar`, under the memory lock: `EIO` while
+    /// the function cannot decode (reset, low power, memory disabled, removed).
+    fn bar_access(&self, bar: usize, off: u64, width: u16, write: Option<u64>) -> Result<u64> {
+        let mut mem = self.mem.lock();
+        if !self.decoding(&mem) {
+            return Err(EIO);
+        }
         // The host programs the MSI-X table: userspace reads ones and its writes are dropped
         // (it emulates the table, as vfio-pci's users do). The PBA reads through.
         let table = self.msix[bar][0];
-        let in_table = |p: u64| p >= table.offset && p - table.offset < table.size;
+        if off < table.offset + table.size && off + u64::from(width) > table.offset {
+            return Ok(u64::MAX);
+        }
+        let map = self.bar_map(&mut mem, bar)?;
+        match write {
+            Some(v) => map.write(off, width, v).map(|()| 0),
+            None => map.read(off, width),
+        }
+    }
+
+    fn rw_bar(&self, bar: usize, pos: u64, len: usize, io: Io<'_>) -> Result<usize> {
+        let size = self.bars[bar].size;
+        if size == 0 {
+            return Err(EINVAL);
+        }
+        // The memory lock is taken per access, never across the user copies (they may fault
+        // on this very device's mappings, whose handler takes it).
         transfer(
-            map.size(),
+            size,
             pos,
             len,
+            8,
             io,
-            |p, n| {
-                if in_table(p) {
-                    return Ok(u32::MAX);
-                }
-                map.read(p, n)
-            },
-            |p, n, v| {
-                if in_table(p) {
-                    return Ok(());
-                }
-                map.write(p, n, v)
-            },
+            |p, n| self.bar_access(bar, p, n, None),
+            |p, n, v| self.bar_access(bar, p, n, Some(v)).map(|_| ()),
         )
     }
 
-    fn rw(&self, pos: u64, len: usize, io: Io<'_>) -> Result<usize> {
+    fn rw(&self, dev: &vfio::Device<Self>, pos: u64, len: usize, io: Io<'_>) -> Result<usize> {
         let index = pos >> REGION_SHIFT;
         let off = pos & REGION_OFFSET_MASK;
         match index {
             0..=5 => self.rw_bar(index as usize, off, len, io),
             i if i == u64::from(bindings::VFIO_PCI_CONFIG_REGION_INDEX) => {
-                self.rw_config(off, len, io)
+                self.rw_config(dev, off, len, io)
             }
             _ => Err(EINVAL),
         }
     }
-}
 
-/// The access width for `remaining` bytes at `pos`: the largest of 4/2/1 that is aligned.
-fn access_len(pos: u64, remaining: usize) -> u16 {
-    if remaining >= 4 && pos % 4 == 0 {
-        4
-    } else if remaining >= 2 && pos % 2 == 0 {
-        2
-    } else {
-        1
+    /// Resets the function for the user (`VFIO_DEVICE_RESET`): back to D0, BAR mappings
+    /// revoked, nothing reaching the function until the reset is over.
+    fn user_reset(&self, dev: &vfio::Device<Self>) -> Result {
+        let mut mem = self.mem.lock();
+        Self::zap(dev, &mem);
+        if mem.low_power {
+            let _ = pci_io::set_power_state(&self.pdev, 0, &mut mem.pm_save);
+            mem.low_power = pci_io::power_state(&self.pdev) != 0;
+        }
+        pci_io::try_reset(&self.pdev)
     }
 }
 
 /// Moves `len` bytes at `pos` of a region of `size` bytes between userspace and the device,
-/// in naturally aligned accesses of 4, 2 or 1 bytes done by `read`/`write` (offset, width).
+/// in naturally aligned accesses of up to `max` (8 or 4) bytes done by `read`/`write`
+/// (offset, width).
 fn transfer(
     size: u64,
     pos: u64,
     len: usize,
+    max: u16,
     mut io: Io<'_>,
-    read: impl Fn(u64, u16) -> Result<u32>,
-    write: impl Fn(u64, u16, u32) -> Result,
+    read: impl Fn(u64, u16) -> Result<u64>,
+    write: impl Fn(u64, u16, u64) -> Result,
 ) -> Result<usize> {
     if pos >= size || len as u64 > size - pos {
         return Err(EINVAL);
@@ -344,13 +596,13 @@ fn transfer(
     let mut done = 0usize;
     while done < len {
         let p = pos + done as u64;
-        let n = access_len(p, len - done);
+        let n = bar::access_width(p, len - done, max);
         match &mut io {
             Io::Read(w) => w.write_slice(&read(p, n)?.to_le_bytes()[..usize::from(n)])?,
             Io::Write(r) => {
-                let mut b = [0u8; 4];
+                let mut b = [0u8; 8];
                 r.read_slice(&mut b[..usize::from(n)])?;
-                write(p, n, u32::from_le_bytes(b))?;
+                write(p, n, u64::from_le_bytes(b))?;
             }
         }
         done += usize::from(n);
@@ -366,6 +618,8 @@ enum Io<'a> {
 
 #[vtable]
 impl<T: VfDriver> vfio::Operations for VfDevice<T> {
+    // The `module!` of `mdev_pci_wrap.ko` is the abstraction crate's.
+    type OwnerModule = mpw_kernel::MdevPciWrap;
     const NAME: &'static CStr = c_str!("mdev_pci_wrap");
 
     fn open_device(dev: &vfio::Device<Self>) -> Result {
@@ -373,7 +627,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         if this.dma.lock().is_none() {
             // The legacy type1 container path: it never binds, so the VF's DMA would not be
             // translated through the user's mappings.
-            dev_warn!(
+            user_warn!(
                 dev.parent(),
                 "refusing an open through a legacy VFIO container: passthrough DMA of VF {} \
                  needs iommufd (/dev/vfio/devices/vfioN + VFIO_DEVICE_BIND_IOMMUFD, or \
@@ -382,41 +636,38 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             );
             return Err(EOPNOTSUPP);
         }
-        pci_io::enable(&this.pdev)?;
-        // Hand the user a freshly reset function, as vfio-pci does.
+        // Active while open (runtime PM), then enabled, reset, bus mastering off: the user
+        // gets a fresh function, as from vfio-pci.
+        let pm = pci_io::RuntimePm::get(this.pdev.clone())?;
+        let enabled = pci_io::Enabled::new(this.pdev.clone())?;
+        let mut mem = this.mem.lock();
         let reset_works = match pci_io::try_reset(&this.pdev) {
             Ok(()) => true,
-            Err(e) if e == EAGAIN => {
-                pci_io::disable(&this.pdev);
-                return Err(e);
-            }
+            // The device lock is held (the function is being unbound): try again later.
+            Err(e) if e == EAGAIN => return Err(e),
             Err(_) => false,
         };
-        let mut state = OpenState {
-            bars: [const { None }; 6],
-            reset_works,
-            pristine: pci_io::SavedState::take(&this.pdev),
-        };
-        // And a fresh virtual config space: nothing of the last user's (BAR addresses, MSI
+        // The saved state must not include bus mastering (vfio-pci does the same).
+        pci_io::clear_master(&this.pdev);
+        let pristine = pci_io::SavedState::take(&this.pdev);
+        // A fresh virtual config space: nothing of the last user's (BAR addresses, MSI
         // address and data) shows.
-        *this.config.lock() = this.config_init.clone();
-        for (i, bar) in this.bars.iter().enumerate() {
-            if !matches!(bar.kind, BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
-                continue;
-            }
-            let map = IoMap::new(this.pdev.clone(), i as u32, bar.size)
-                .and_then(|m| Ok(Arc::new(m, GFP_KERNEL)?));
-            match map {
-                Ok(m) => state.bars[i] = Some(m),
-                Err(e) => {
-                    dev_err!(this.pdev.as_ref(), "cannot map BAR{}: {:?}\n", i, e);
-                    drop(state);
-                    pci_io::disable(&this.pdev);
-                    return Err(e);
-                }
-            }
+        {
+            let mut config = this.config.lock();
+            config.reset();
+            let cmd = pci_io::config_dword(&this.pdev, 0x4) as u16;
+            config.sync_command(cmd);
         }
-        *this.open.lock() = Some(state);
+        mem.open = true;
+        mem.revoked = false;
+        mem.low_power = false;
+        drop(mem);
+        *this.open.lock() = Some(OpenState {
+            pristine,
+            reset_works,
+            _enabled: enabled,
+            _pm: pm,
+        });
         Ok(())
     }
 
@@ -425,7 +676,16 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         // Stop the VF's DMA (and MSI writes) before the user's mappings and eventfds go away.
         pci_io::clear_master(&this.pdev);
         this.irqs.lock().clear();
+        *this.shared.err.lock() = None;
         let state = this.open.lock().take();
+        let mut mem = this.mem.lock();
+        Self::zap(dev, &mem);
+        mem.open = false;
+        mem.bars = [const { None }; 6];
+        if mem.low_power {
+            let _ = pci_io::set_power_state(&this.pdev, 0, &mut mem.pm_save);
+            mem.low_power = false;
+        }
         if let Some(state) = state {
             // Leave nothing of the user's state in the VF: reset it, then put back the config
             // space it had after the reset at open (the reset alone would restore the user's).
@@ -435,24 +695,22 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 }
             }
             if let Some(pristine) = state.pristine {
-                pristine.restore(&this.pdev);
+                pristine.restore();
             }
+            // Dropping the rest disables the function and lets it suspend.
         }
-        pci_io::disable(&this.pdev);
     }
 
     fn mmap(dev: &vfio::Device<Self>, vma: &VmaNew) -> Result {
         let this = dev.data();
         let pos = vfio::vma_offset(vma);
-        let index = pos >> REGION_SHIFT;
         let off = pos & REGION_OFFSET_MASK;
         let len = (vma.end() - vma.start()) as u64;
-        // (No device mutex here: mmap runs under the mmap lock, and the fd being mapped
-        // keeps the device open.)
-        if vma.flags() & vm_flags::SHARED == 0 || index > 5 {
+        let index = bar_index(pos).ok_or(EINVAL)?;
+        if vma.flags() & vm_flags::SHARED == 0 {
             return Err(EINVAL);
         }
-        if !bar::may_map(&this.mappable(index as usize)?, off, len) {
+        if !bar::may_map(&this.mappable(index)?, off, len) {
             dev_dbg!(
                 dev.parent(),
                 "refusing mmap of BAR{} {:#x}+{:#x}: not a mappable area\n",
@@ -462,13 +720,45 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             );
             return Err(EINVAL);
         }
-        pci_io::mmap_bar(vma, &this.pdev, index as u32, off)
+        // Claim the BAR now (as vfio-pci does at mmap), so a fault never has to.
+        {
+            let mut mem = this.mem.lock();
+            this.bar_map(&mut mem, index)?;
+        }
+        dev.mmap_faulting(vma);
+        Ok(())
+    }
+
+    fn fault(dev: &vfio::Device<Self>, fault: &mut vfio::Fault) -> Result {
+        let this = dev.data();
+        let offset = fault.offset();
+        let index = bar_index(offset).ok_or(EINVAL)?;
+        let off = offset & REGION_OFFSET_MASK;
+        // Held while the page is inserted: a zap (under the same lock) cannot run between
+        // the check and the insertion.
+        let mem = this.mem.lock();
+        if !this.decoding(&mem) {
+            return Err(EIO);
+        }
+        if !bar::may_map(&this.mappable(index)?, off, bindings::PAGE_SIZE as u64) {
+            return Err(EINVAL);
+        }
+        fault.insert(BarPage::new(&this.pdev, index as u32, off)?);
+        drop(mem);
+        Ok(())
     }
 
     fn request(dev: &vfio::Device<Self>, count: u32) {
-        // The mdev is being removed while userspace has it open: unregistering waits for the
-        // last close, asking again every few seconds. Userspace hears it on the REQ eventfd.
-        let relayed = dev.data().irqs.lock().signal_request();
+        let this = dev.data();
+        // The mdev is being removed while userspace has it open: the user loses BAR access
+        // now; unregistering waits for the last close, asking again every few seconds.
+        // Userspace hears it on the REQ eventfd.
+        {
+            let mut mem = this.mem.lock();
+            mem.revoked = true;
+            Self::zap(dev, &mem);
+        }
+        let relayed = this.irqs.lock().signal_request();
         match (count, relayed) {
             (0, true) => dev_info!(
                 dev.parent(),
@@ -491,7 +781,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         let this = dev.data();
         let vf: &device::Device = this.pdev.as_ref();
         if let Some(blocker) = iommufd::group_dma_blocker(vf) {
-            dev_warn!(
+            user_warn!(
                 dev.parent(),
                 "cannot give VF {} to userspace: {} in its IOMMU group is bound to a host DMA \
                  driver (unbind it, or bind it to vfio-pci)\n",
@@ -508,14 +798,14 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             }
             Err(e) => {
                 if e == EBUSY || e == EPERM {
-                    dev_warn!(
+                    user_warn!(
                         dev.parent(),
                         "the IOMMU group of VF {} is in use by another iommufd context: devices \
                          sharing a group can only be used from one context\n",
                         vf.name()
                     );
                 } else {
-                    dev_warn!(
+                    user_warn!(
                         dev.parent(),
                         "binding VF {} to iommufd failed: {:?}\n",
                         vf.name(),
@@ -552,7 +842,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         len: usize,
         pos: u64,
     ) -> Result<usize> {
-        dev.data().rw(pos, len, Io::Read(buf))
+        dev.data().rw(dev, pos, len, Io::Read(buf))
     }
 
     fn write(
@@ -561,7 +851,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         len: usize,
         pos: u64,
     ) -> Result<usize> {
-        dev.data().rw(pos, len, Io::Write(buf))
+        dev.data().rw(dev, pos, len, Io::Write(buf))
     }
 
     fn ioctl(dev: &vfio::Device<Self>, cmd: u32, arg: usize) -> Result<isize> {
@@ -595,15 +885,22 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 if !reset_works {
                     return Err(EINVAL);
                 }
-                pci_io::try_reset(&this.pdev).inspect_err(|e| {
-                    dev_warn!(
+                this.user_reset(dev).inspect_err(|e| {
+                    user_warn!(
                         dev.parent(),
-                        "reset of VF {} failed: {:?}\n",
+                        "reset of {} failed: {:?}\n",
                         this.pdev.as_ref().name(),
                         e
                     )
                 })?;
                 Ok(0)
+            }
+            crate::uapi::VFIO_DEVICE_GET_PCI_HOT_RESET_INFO
+            | crate::uapi::VFIO_DEVICE_PCI_HOT_RESET => {
+                // The function has its own reset (FLR), and a VF cannot be reset by its bus
+                // alone: there is no bus reset to offer, which is what vfio-pci answers for a
+                // function whose slot or bus cannot be reset (`-ENODEV`).
+                Err(ENODEV)
             }
             crate::uapi::VFIO_DEVICE_GET_IRQ_INFO => {
                 let [argsz, _, index, _] = vfio::read_user_u32s(arg)?;
@@ -620,6 +917,10 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                     counts.vectors(i)
                 })
                 .inspect_err(|e| dev_dbg!(dev.parent(), "SET_IRQS refused: {:?}\n", e))?;
+                if req.index() == bindings::VFIO_PCI_ERR_IRQ_INDEX {
+                    interrupts::set_single(&mut this.shared.err.lock(), &req)?;
+                    return Ok(0);
+                }
                 // A positive answer: only that many MSI vectors could be had (vfio-pci's
                 // answer, on which QEMU retries with fewer).
                 let r = this.irqs.lock().set(dev.parent(), &this.pdev, req)?;
@@ -636,22 +937,27 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         let rw = bindings::VFIO_REGION_INFO_FLAG_READ | bindings::VFIO_REGION_INFO_FLAG_WRITE;
         match index {
             0..=5 => {
-                let len = this.bar_len(index as usize);
-                let areas = this.mappable(index as usize)?;
+                let bar = index as usize;
+                let len = this.bars[bar].size;
+                let areas = this.mappable(bar)?;
                 let mut flags = if len > 0 { rw } else { 0 };
                 if !areas.is_empty() {
                     flags |= bindings::VFIO_REGION_INFO_FLAG_MMAP;
                 }
                 info.set(flags, len, offset);
-                // Not the whole BAR: say which parts (the rest holds MSI-X structures).
+                // Not the whole BAR: say which parts.
                 if !areas.is_empty() && areas.iter().map(|a| a.size).sum::<u64>() != len {
                     info.add_sparse_mmap(&areas)?;
                 }
+                // The MSI-X table (or PBA) is in this BAR and may be mapped all the same.
+                if !areas.is_empty() && this.msix[bar].iter().any(|a| a.size > 0) {
+                    info.add_msix_mappable()?;
+                }
             }
             i if i == bindings::VFIO_PCI_CONFIG_REGION_INDEX => {
-                info.set(rw, this.cfg_size(), offset)
+                info.set(rw, u64::from(this.config.lock().size()), offset)
             }
-            // A VF has no expansion ROM; VGA does not apply.
+            // No expansion ROM is offered; VGA does not apply.
             i if i < bindings::VFIO_PCI_NUM_REGIONS => info.set(0, 0, offset),
             _ => return Err(EINVAL),
         }

@@ -12,6 +12,8 @@
 //! echo $(uuidgen) > /sys/class/mdev_bus/$VF/mdev_supported_types/mpw_sample-vf/create
 //! ```
 
+#![forbid(unsafe_code)]
+
 use kernel::{
     c_str,
     prelude::*, //

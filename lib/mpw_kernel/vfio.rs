@@ -10,7 +10,6 @@
 //! for the device file descriptors that userspace opens through the group or the cdev.
 
 use crate::{
-    bar::Area,
     bindings,
     iommufd,
     mdev::AsRawDevice, //
@@ -107,6 +106,30 @@ impl<T: Operations> Device<T> {
         unsafe { device::Device::from_raw((*self.as_raw()).dev) }
     }
 
+    /// Revokes every user mapping of the file range `[start, start + len)` of the device's
+    /// fds (`unmap_mapping_range` on the device inode): the next access faults, and
+    /// [`Operations::fault`] decides again.
+    pub fn zap(&self, start: u64, len: u64) {
+        // SAFETY: `self` is a live VFIO device; the helper checks that it has an inode.
+        unsafe { bindings::mpw_helper_vfio_zap(self.as_raw(), start, len) }
+    }
+
+    /// Makes `vma` (being set up by [`Operations::mmap`]) a fault-based mapping of device
+    /// memory: nothing is mapped now; each page is mapped when first touched, by
+    /// [`Operations::fault`], and [`Device::zap`] revokes them.
+    pub fn mmap_faulting(&self, vma: &VmaNew) {
+        // SAFETY: `vma` is being set up by mmap of one of this device's fds, which holds the
+        // device until the VMA is gone, so `self` outlives every fault of the VMA. The ops
+        // table is static.
+        unsafe {
+            bindings::mpw_helper_vma_setup_io(
+                vma.as_ptr(),
+                &VTable::<T>::VM_OPS,
+                self.as_raw().cast(),
+            )
+        }
+    }
+
     /// Recovers the `Device<T>` from a `struct vfio_device` the VFIO core passes to an op.
     ///
     /// # Safety
@@ -137,6 +160,23 @@ unsafe impl<T: Operations> Send for Device<T> {}
 // SAFETY: See above.
 unsafe impl<T: Operations> Sync for Device<T> {}
 
+/// A byte range `[offset, offset + size)` of a region (a sparse-mmap area, a BAR's MSI-X
+/// table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Area {
+    /// Start, in bytes from the region start.
+    pub offset: u64,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+impl Area {
+    /// The first byte past the area (saturating).
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.size)
+    }
+}
+
 /// A `VFIO_DEVICE_GET_REGION_INFO` answer under construction.
 ///
 /// The VFIO core validates `argsz`, copies the result out and lays out the capability chain.
@@ -160,6 +200,22 @@ impl RegionInfo<'_> {
         self.info.flags = flags;
         self.info.size = size;
         self.info.offset = offset;
+    }
+
+    /// Adds the MSI-X-mappable capability: the region holds the MSI-X table or PBA and may
+    /// be mapped anyway (interrupt remapping keeps the host's vectors safe), as vfio-pci
+    /// says of such BARs.
+    pub fn add_msix_mappable(&mut self) -> Result {
+        // struct vfio_info_cap_header: id u16, version u16, next u32.
+        let mut hdr = [0u8; 8];
+        hdr[0..2]
+            .copy_from_slice(&(bindings::VFIO_REGION_INFO_CAP_MSIX_MAPPABLE as u16).to_ne_bytes());
+        hdr[2..4].copy_from_slice(&1u16.to_ne_bytes());
+        // SAFETY: By the type invariant `caps` is the live chain; `hdr` is a complete
+        // capability of 8 bytes starting with its header, which the core copies.
+        to_result(unsafe {
+            bindings::vfio_info_add_capability(self.caps, hdr.as_mut_ptr().cast(), hdr.len())
+        })
     }
 
     /// Adds a sparse-mmap capability: only `areas` of the region may be mapped.
@@ -186,6 +242,31 @@ impl RegionInfo<'_> {
         to_result(unsafe {
             bindings::vfio_info_add_capability(self.caps, buf.as_mut_ptr().cast(), buf.len())
         })
+    }
+}
+
+/// A page fault on a mapping set up with [`Device::mmap_faulting`].
+///
+/// # Invariants
+///
+/// `vmf` is the live fault being handled.
+pub struct Fault {
+    vmf: *mut bindings::vm_fault,
+    ret: Option<bindings::vm_fault_t>,
+}
+
+impl Fault {
+    /// The file offset of the faulting page (page aligned).
+    pub fn offset(&self) -> u64 {
+        // SAFETY: By the type invariant `vmf` is live.
+        unsafe { bindings::mpw_helper_vmf_file_offset(self.vmf) }
+    }
+
+    /// Maps `page` at the faulting address.
+    pub fn insert(&mut self, page: crate::pci_io::BarPage) {
+        // SAFETY: By the type invariant `vmf` is live; the page is inside a BAR (`BarPage`
+        // invariant), which the VMA's flags (`VM_PFNMAP | VM_IO`, uncached) are set up for.
+        self.ret = Some(unsafe { bindings::mpw_helper_vmf_insert_pfn(self.vmf, page.pfn()) });
     }
 }
 
@@ -395,6 +476,15 @@ pub trait Operations: Sized + Send + Sync + 'static {
     /// `mmap(2)` of the device fd; `vma` covers `[vma.start(), vma.end())` at file offset
     /// [`vma_offset`]`(vma)`.
     fn mmap(_dev: &Device<Self>, _vma: &VmaNew) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// A page of a mapping set up with [`Device::mmap_faulting`] was touched: the page at
+    /// file offset `fault.offset()` of the device fd. Map a BAR page there with
+    /// [`Fault::insert`], under whatever lock also covers [`Device::zap`], so that a
+    /// revocation cannot slip between the decision and the mapping. An error, or returning
+    /// without inserting, delivers `SIGBUS` to the user. Runs under the mmap lock.
+    fn fault(_dev: &Device<Self>, _fault: &mut Fault) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -645,6 +735,28 @@ impl<T: Operations> VTable<T> {
         // SAFETY: By the safety requirements.
         T::dma_unmap(unsafe { Device::<T>::from_raw(vdev) }, iova, length)
     }
+
+    /// The fault handler of mappings set up with [`Device::mmap_faulting`].
+    ///
+    /// # Safety
+    ///
+    /// `vmf` must be a fault on such a mapping of a `Device<T>`.
+    unsafe extern "C" fn vm_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: `vmf` is a live fault; the VMA's private data is the `Device<T>`
+        // (`mmap_faulting`), which its fd keeps alive.
+        let dev = unsafe { Device::<T>::from_raw(bindings::mpw_helper_vmf_private(vmf).cast()) };
+        // INVARIANT: `vmf` is the live fault.
+        let mut fault = Fault { vmf, ret: None };
+        match (T::fault(dev, &mut fault), fault.ret) {
+            (Ok(()), Some(ret)) => ret,
+            _ => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+        }
+    }
+
+    const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        fault: Some(Self::vm_fault),
+        ..pin_init::zeroed()
+    };
 
     /// The ops name as a C pointer (`CStrExt::as_char_ptr` is not `const`).
     #[expect(

@@ -10,7 +10,13 @@
 //! inside that sysfs write. `remove` (or unregistering the parent) runs [`Driver::remove`].
 
 use crate::bindings;
-use core::marker::PhantomData;
+use core::{
+    marker::PhantomData,
+    sync::atomic::{
+        AtomicBool,
+        Ordering, //
+    },
+};
 use kernel::{
     device,
     error::{
@@ -18,6 +24,7 @@ use kernel::{
         to_result, //
     },
     prelude::*,
+    sync::aref::ARef,
     types::{
         ForeignOwnable,
         Opaque, //
@@ -116,11 +123,14 @@ pub trait Driver: Send + Sync + 'static {
 /// until [`DriverRegistration::unregister`].
 pub struct DriverRegistration<T: Driver> {
     drv: Opaque<bindings::mdev_driver>,
+    /// Set by the one `register` call that may write `drv`.
+    claimed: AtomicBool,
     _t: PhantomData<T>,
 }
 
-// SAFETY: The registration is only accessed through the mdev core's own locking after it was
-// registered; `register`/`unregister` are called from module init and exit only.
+// SAFETY: `drv` is written only by the `register` call that claimed it (an atomic flag makes
+// that one call), before it is registered; afterwards only the mdev core touches it, under its
+// own locking.
 unsafe impl<T: Driver> Sync for DriverRegistration<T> {}
 
 impl<T: Driver> Default for DriverRegistration<T> {
@@ -134,18 +144,24 @@ impl<T: Driver> DriverRegistration<T> {
     pub const fn new() -> Self {
         Self {
             drv: Opaque::zeroed(),
+            claimed: AtomicBool::new(false),
             _t: PhantomData,
         }
     }
 
-    /// Registers the driver on the mdev bus; dropping the guard unregisters it.
+    /// Registers the driver on the mdev bus; dropping the guard unregisters it. A
+    /// registration is used once: a second call fails with `EBUSY`.
     pub fn register(
         &'static self,
         name: &'static CStr,
         module: &'static ThisModule,
     ) -> Result<DriverGuard<T>> {
+        if self.claimed.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
         let drv = self.drv.get();
-        // SAFETY: `drv` is valid static memory, not yet registered, so it can be written.
+        // SAFETY: `drv` is valid static memory, not yet registered, and this call claimed it,
+        // so nothing else reads or writes it.
         unsafe {
             (*drv).device_api = T::DEVICE_API.as_char_ptr();
             (*drv).max_instances = T::MAX_INSTANCES;
@@ -261,6 +277,8 @@ pub struct Parent<P> {
     parent: Opaque<bindings::mdev_parent>,
     types: KVec<KBox<TypeStorage>>,
     type_ptrs: KVec<*mut bindings::mdev_type>,
+    /// The parent device, kept alive while it is registered.
+    dev: ARef<device::Device>,
     data: P,
 }
 
@@ -274,8 +292,9 @@ impl<P: Send + Sync> Parent<P> {
     /// Registers `dev` as an mdev parent for `driver` with `types`; the driver's probe gets
     /// `data` for every mdev created on it.
     ///
-    /// `dev` must stay bound to its driver for the life of the returned parent, which is
-    /// guaranteed when the parent lives in that driver's device data.
+    /// The parent holds a reference on `dev`. The mdev core expects `dev` to stay bound to
+    /// its driver while it is a parent, which holds when the parent lives in that driver's
+    /// device data and is dropped by its remove (as the library's PCI driver does).
     pub fn new<T: Driver<ParentData = P>>(
         dev: &device::Device<device::Bound>,
         driver: &'static DriverRegistration<T>,
@@ -283,6 +302,7 @@ impl<P: Send + Sync> Parent<P> {
         data: P,
     ) -> impl PinInit<Self, Error> {
         let raw_dev = dev.as_raw_mut();
+        let dev: ARef<device::Device> = dev.into();
         pin_init::pin_init_scope(move || {
             let mut v_types = KVec::with_capacity(types.len(), GFP_KERNEL)?;
             let mut v_ptrs = KVec::with_capacity(types.len(), GFP_KERNEL)?;
@@ -303,6 +323,7 @@ impl<P: Send + Sync> Parent<P> {
             Ok(try_pin_init!(Self {
                 types: v_types,
                 type_ptrs: v_ptrs,
+                dev,
                 data,
                 parent <- Opaque::try_ffi_init(|p: *mut bindings::mdev_parent| {
                     let n = u32::try_from(type_ptrs.len()).map_err(|_| EINVAL)?;

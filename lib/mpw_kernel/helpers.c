@@ -8,6 +8,9 @@
 #include <linux/mdev.h>
 #include <linux/mm.h>
 #include <linux/pci.h>
+#include <linux/pm_runtime.h>
+#include <linux/ratelimit.h>
+#include <linux/slab.h>
 #include <linux/stddef.h>
 #include <linux/vfio.h>
 #include <uapi/linux/iommufd.h>
@@ -86,27 +89,158 @@ struct device *mpw_helper_group_dma_blocker(struct device *dev)
 }
 EXPORT_SYMBOL_GPL(mpw_helper_group_dma_blocker);
 
-/**
- * mpw_helper_mmap_bar() - map BAR pages of a PCI function into a user VMA, uncached.
- * @vma: the VMA being set up by mmap; its whole range is mapped.
- * @pdev: the function.
- * @bar: a memory BAR of @pdev.
- * @offset: page-aligned offset in the BAR of the VMA's first page; the caller checked that
- *          the range lies in the BAR and may be mapped.
- *
- * Return: 0 or a negative errno from io_remap_pfn_range().
+/*
+ * One limit for every message userspace can trigger (bad requests, failed binds): ten
+ * per five seconds, as printk_ratelimit() but our own state.
  */
-int mpw_helper_mmap_bar(struct vm_area_struct *vma, struct pci_dev *pdev, int bar,
-			u64 offset)
-{
-	unsigned long pfn = (pci_resource_start(pdev, bar) + offset) >> PAGE_SHIFT;
+static DEFINE_RATELIMIT_STATE(mpw_user_ratelimit, 5 * HZ, 10);
 
+bool mpw_helper_user_ratelimit(void)
+{
+	return __ratelimit(&mpw_user_ratelimit);
+}
+EXPORT_SYMBOL_GPL(mpw_helper_user_ratelimit);
+
+bool mpw_helper_pci_is_virtfn(struct pci_dev *pdev)
+{
+	return pdev->is_virtfn;
+}
+EXPORT_SYMBOL_GPL(mpw_helper_pci_is_virtfn);
+
+bool mpw_helper_pci_no_command_memory(struct pci_dev *pdev)
+{
+	return pdev->no_command_memory;
+}
+EXPORT_SYMBOL_GPL(mpw_helper_pci_no_command_memory);
+
+bool mpw_helper_pci_irq_vectors_in_use(struct pci_dev *pdev)
+{
+	return pdev->msi_enabled || pdev->msix_enabled;
+}
+EXPORT_SYMBOL_GPL(mpw_helper_pci_irq_vectors_in_use);
+
+u8 mpw_helper_pci_hdr_type(struct pci_dev *pdev)
+{
+	return pdev->hdr_type;
+}
+EXPORT_SYMBOL_GPL(mpw_helper_pci_hdr_type);
+
+/**
+ * mpw_helper_set_power_state() - vfio-pci's vfio_pci_set_power_state(), for a caller that
+ * holds its own memory lock and revoked the BAR mappings before a state above D0.
+ * @pdev: the function.
+ * @state: the new state (PCI_D0 .. PCI_D3hot).
+ * @pm_save: where the config space is kept across D3hot for a function that loses it
+ *           (no No_Soft_Reset): saved on the way down, restored and freed on the way up.
+ *
+ * Return: 0 or a negative errno from pci_set_power_state().
+ */
+int mpw_helper_set_power_state(struct pci_dev *pdev, int state,
+			       struct pci_saved_state **pm_save)
+{
+	bool needs_pm_restore = false, needs_save = false, needs_restore = false;
+	u16 pmcsr;
+	int ret;
+
+	if (pdev->pm_cap) {
+		pci_read_config_word(pdev, pdev->pm_cap + PCI_PM_CTRL, &pmcsr);
+		needs_pm_restore = !(pmcsr & PCI_PM_CTRL_NO_SOFT_RESET);
+	}
+	if (needs_pm_restore) {
+		if (pdev->current_state < PCI_D3hot && state >= PCI_D3hot) {
+			pci_save_state(pdev);
+			needs_save = true;
+		}
+		if (pdev->current_state >= PCI_D3hot && state <= PCI_D0)
+			needs_restore = true;
+	}
+	ret = pci_set_power_state(pdev, (pci_power_t)state);
+	if (!ret) {
+		if (needs_save && pdev->current_state >= PCI_D3hot) {
+			kfree(*pm_save);
+			*pm_save = pci_store_saved_state(pdev);
+		} else if (needs_restore) {
+			pci_load_and_free_saved_state(pdev, pm_save);
+			pci_restore_state(pdev);
+		}
+	}
+	return ret;
+}
+EXPORT_SYMBOL_GPL(mpw_helper_set_power_state);
+
+int mpw_helper_pm_runtime_get(struct device *dev)
+{
+	return pm_runtime_resume_and_get(dev);
+}
+EXPORT_SYMBOL_GPL(mpw_helper_pm_runtime_get);
+
+void mpw_helper_pm_runtime_put(struct device *dev)
+{
+	pm_runtime_put(dev);
+}
+EXPORT_SYMBOL_GPL(mpw_helper_pm_runtime_put);
+
+int mpw_helper_pci_current_state(struct pci_dev *pdev)
+{
+	return pdev->current_state;
+}
+EXPORT_SYMBOL_GPL(mpw_helper_pci_current_state);
+
+/**
+ * mpw_helper_vma_setup_io() - make @vma a fault-based, uncached mapping of device memory.
+ * @vma: the VMA being set up by mmap.
+ * @ops: its operations (a fault handler inserting PFNs).
+ * @private: the handler's data.
+ *
+ * The flags and page protection are those io_remap_pfn_range() would set, as vfio-pci
+ * sets them for its fault-based BAR mappings.
+ */
+void mpw_helper_vma_setup_io(struct vm_area_struct *vma,
+			     const struct vm_operations_struct *ops, void *private)
+{
+	vma->vm_private_data = private;
 	vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
 	vma->vm_page_prot = pgprot_decrypted(vma->vm_page_prot);
-	return io_remap_pfn_range(vma, vma->vm_start, pfn, vma->vm_end - vma->vm_start,
-				  vma->vm_page_prot);
+	vm_flags_set(vma, VM_ALLOW_ANY_UNCACHED | VM_IO | VM_PFNMAP |
+			  VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = ops;
 }
-EXPORT_SYMBOL_GPL(mpw_helper_mmap_bar);
+EXPORT_SYMBOL_GPL(mpw_helper_vma_setup_io);
+
+void *mpw_helper_vmf_private(struct vm_fault *vmf)
+{
+	return vmf->vma->vm_private_data;
+}
+EXPORT_SYMBOL_GPL(mpw_helper_vmf_private);
+
+/* The file offset of the faulting page. */
+u64 mpw_helper_vmf_file_offset(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+
+	return ((u64)vma->vm_pgoff << PAGE_SHIFT) +
+	       ((vmf->address & PAGE_MASK) - vma->vm_start);
+}
+EXPORT_SYMBOL_GPL(mpw_helper_vmf_file_offset);
+
+vm_fault_t mpw_helper_vmf_insert_pfn(struct vm_fault *vmf, unsigned long pfn)
+{
+	return vmf_insert_pfn(vmf->vma, vmf->address & PAGE_MASK, pfn);
+}
+EXPORT_SYMBOL_GPL(mpw_helper_vmf_insert_pfn);
+
+/**
+ * mpw_helper_vfio_zap() - revoke every user mapping of a VFIO device's file range.
+ * @vdev: a registered VFIO device (its fds share the inode's address space).
+ * @start: file offset.
+ * @len: length.
+ */
+void mpw_helper_vfio_zap(struct vfio_device *vdev, u64 start, u64 len)
+{
+	if (vdev->inode)
+		unmap_mapping_range(vdev->inode->i_mapping, start, len, true);
+}
+EXPORT_SYMBOL_GPL(mpw_helper_vfio_zap);
 
 /*
  * The layouts and ioctl numbers the library marshals, as this compiler and this kernel
@@ -180,7 +314,7 @@ static const struct mpw_c_fact mpw_c_fact_table[] = {
 	/* Fixed ABI constants. */
 	VAL(VFIO_PCI_NUM_REGIONS), VAL(VFIO_PCI_NUM_IRQS), VAL(VFIO_PCI_CONFIG_REGION_INDEX),
 	VAL(VFIO_PCI_ROM_REGION_INDEX), VAL(VFIO_PCI_MSIX_IRQ_INDEX),
-	VAL(VFIO_REGION_INFO_CAP_SPARSE_MMAP),
+	VAL(VFIO_REGION_INFO_CAP_SPARSE_MMAP), VAL(VFIO_REGION_INFO_CAP_MSIX_MAPPABLE),
 };
 
 #undef SIZE

@@ -162,8 +162,13 @@ impl IrqVectors {
         for _ in 0..count {
             triggers.push(None, GFP_KERNEL)?;
         }
-        // SAFETY: `pdev` is a valid PCI device. Only an `IrqVectors` allocates vectors for the
-        // library, and its users hold at most one per device at a time.
+        // One set of vectors per function: a second one would free the first's on drop.
+        // SAFETY: `pdev` is a valid PCI device.
+        if unsafe { bindings::mpw_helper_pci_irq_vectors_in_use(pci_io::raw(&pdev)) } {
+            return Err(EBUSY);
+        }
+        // SAFETY: `pdev` is a valid PCI device without MSI or MSI-X vectors (checked just
+        // above; callers serialise their `IrqVectors` of a function).
         let n =
             unsafe { bindings::pci_alloc_irq_vectors(pci_io::raw(&pdev), 1, count, kind.flag()) };
         to_result(n)?;

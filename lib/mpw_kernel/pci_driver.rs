@@ -52,6 +52,30 @@ pub trait Driver: Send + Sync + 'static {
     fn unbind(dev: &pci::Device<device::Core<'_>>, data: Pin<&Self::Data>) {
         let _ = (dev, data);
     }
+
+    /// PCI error recovery found an uncorrectable error on `dev` (AER `error_detected`).
+    fn error_detected(dev: &pci::Device<device::Core<'_>>, data: Pin<&Self::Data>) -> ErsResult;
+}
+
+/// What PCI error recovery should do next, a driver's vote (`pci_ers_result_t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErsResult {
+    /// The driver can recover without a reset.
+    CanRecover,
+    /// The driver needs a slot reset.
+    NeedReset,
+    /// The device cannot be recovered.
+    Disconnect,
+}
+
+impl ErsResult {
+    fn to_raw(self) -> bindings::pci_ers_result_t {
+        match self {
+            Self::CanRecover => bindings::pci_ers_result_PCI_ERS_RESULT_CAN_RECOVER,
+            Self::NeedReset => bindings::pci_ers_result_PCI_ERS_RESULT_NEED_RESET,
+            Self::Disconnect => bindings::pci_ers_result_PCI_ERS_RESULT_DISCONNECT,
+        }
+    }
 }
 
 /// The registration adapter of a [`Driver`].
@@ -82,6 +106,7 @@ unsafe impl<T: Driver> driver::RegistrationOps for Adapter<T> {
             (*p).remove = Some(Self::remove_callback);
             (*p).id_table = T::ID_TABLE.as_ptr();
             (*p).driver_managed_dma = true;
+            (*p).err_handler = &Self::ERR_HANDLERS;
         }
         // SAFETY: `p` is a valid, initialised `struct pci_driver` that stays pinned until
         // `unregister`.
@@ -97,6 +122,26 @@ unsafe impl<T: Driver> driver::RegistrationOps for Adapter<T> {
 }
 
 impl<T: Driver> Adapter<T> {
+    const ERR_HANDLERS: bindings::pci_error_handlers = bindings::pci_error_handlers {
+        error_detected: Some(Self::error_detected_callback),
+        ..pin_init::zeroed()
+    };
+
+    extern "C" fn error_detected_callback(
+        pdev: *mut bindings::pci_dev,
+        _state: bindings::pci_channel_state_t,
+    ) -> bindings::pci_ers_result_t {
+        // SAFETY: Error recovery calls this with a valid `struct pci_dev` bound to this
+        // driver, under its device lock (`report_error_detected`), for the duration of the
+        // call.
+        let pdev = unsafe { &*pdev.cast::<pci::Device<device::CoreInternal<'_>>>() };
+        // SAFETY: The device is bound (its driver is this one), so probe stored a `T::Data`.
+        let data = unsafe { pdev.as_ref().drvdata_borrow::<T::Data>() };
+        // SAFETY: Same device, same layout (see `probe_callback`); valid for this call.
+        let core = unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
+        T::error_detected(core, data).to_raw()
+    }
+
     extern "C" fn probe_callback(
         pdev: *mut bindings::pci_dev,
         _id: *const bindings::pci_device_id,
