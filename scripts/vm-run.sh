@@ -7,7 +7,8 @@
 #
 # Helpers available to CMD inside the VM: tests/guest/setup-hw.sh (create VFs),
 # tests/guest/load-modules.sh (insmod the project's modules). The kernel log is saved to
-# $MPW_OUT/dmesg.txt (default out/vm-run/).
+# $MPW_OUT/dmesg.txt at the end and to $MPW_OUT/kmsg.txt as it is written (default
+# out/vm-run/).
 
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

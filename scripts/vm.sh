@@ -11,6 +11,7 @@
 #   rp4  PCIe-to-PCI bridge: conventional PCI has no ACS, so everything behind it is ONE
 #        non-singleton IOMMU group: edu (1234:11e8, a DMA-capable test device with no host
 #        driver) and virtio-rng (1af4:1005, bound to virtio-pci: a host DMA driver)
+#   rp5  e1000e (8086:10d3): a PCIe function with both MSI and MSI-X and no host driver
 
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -33,6 +34,8 @@ mpw_vm_qemu_opts() {
 		-device pcie-pci-bridge,id=br0,bus=rp4
 		-device edu,bus=br0,addr=0x1
 		-device virtio-rng-pci,bus=br0,addr=0x2
+		-device pcie-root-port,id=rp5,chassis=5,slot=5,bus=pcie.0,addr=0x14
+		-device e1000e,bus=rp5
 	)
 	echo "${o[*]}"
 }
@@ -50,22 +53,23 @@ mpw_vm_accel_args() {
 # mpw_vm_run OUT TIMEOUT_S CMD...
 # Boots the VM, runs CMD (a shell command line, run by bash as root, cwd = the repository)
 # and powers off. OUT is a host directory the guest can write; CMD's stdout+stderr land in
-# OUT/cmd.out, its status in OUT/cmd.rc, the kernel log in OUT/dmesg.txt and the whole
-# serial console in OUT/console.log. Returns CMD's status (124 on timeout, 125 if the VM
-# never ran it).
+# OUT/cmd.out, its status in OUT/cmd.rc, the kernel log in OUT/dmesg.txt (at the end) and
+# OUT/kmsg.txt (as it is written) and the whole serial console in OUT/console.log. Returns
+# CMD's status (124 on timeout, 125 if the VM never ran it).
 mpw_vm_run() {
 	local out="$1" timeout_s="$2"
 	shift 2
 	local cmd="$*"
 	mkdir -p "$out"
-	rm -f "$out/cmd.out" "$out/cmd.rc" "$out/dmesg.txt"
+	rm -f "$out/cmd.out" "$out/cmd.rc" "$out/dmesg.txt" "$out/kmsg.txt"
 	local wrapper
 	wrapper="$(printf '%q ' bash "$MPW_ROOT/tests/guest/vm-wrapper.sh" "$out" "$cmd")"
 	# no5lvl: with 5-level paging this kernel takes an early-boot interrupt whose irq_desc
 	# access KASAN reports as wild (handle_edge_irq during identify_cpu, before any of our
 	# code runs); the test VM uses 4-level paging.
+	# loglevel=5: warnings (WARN, lockdep, driver time-outs) reach console.log, info does not.
 	# kunit.filter_glob: only the project's suites run (at module load), not the kernel's own.
-	local append="intel_iommu=on iommu=pt kmemleak=on no5lvl loglevel=4"
+	local append="intel_iommu=on iommu=pt kmemleak=on no5lvl loglevel=5"
 	append="$append kunit.filter_glob=mdev_pci_wrap*"
 	# shellcheck disable=SC2046
 	timeout --foreground -k 10 "$timeout_s" \

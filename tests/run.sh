@@ -65,7 +65,19 @@ mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-2400}" bash tests/guest/run-tests.sh || v
 sleep 1
 kill $tailer 2>/dev/null
 wait $tailer 2>/dev/null
-say "VM run finished (status $vm_rc); console log: $out/console.log"
+# Say what the status means: the guest-side run records its results as it goes and writes
+# run-tests.done last, so an early end leaves partial results, not a missing report.
+if [ -f "$out/run-tests.done" ]; then
+	say "VM run finished (status $vm_rc); console log: $out/console.log"
+elif [ $vm_rc = 124 ]; then
+	say "the VM run timed out after ${MPW_TEST_TIMEOUT:-2400}s (the guest hung?);" \
+		"console log: $out/console.log, kernel log so far: $out/kmsg.txt"
+elif [ $vm_rc = 125 ]; then
+	say "the VM never ran the tests (status 125); console log: $out/console.log"
+else
+	say "the guest run ended early with status $vm_rc: run-tests.sh stopped before its end;" \
+		"its output: $out/cmd.out, console log: $out/console.log"
+fi
 
 say "results (whole run: $(( $(date +%s) - start ))s)"
 # Its last line is the summary: `N passed, N failed`.

@@ -134,3 +134,139 @@ dmesg_since() {
 	dmesg | sed -n "/$1/,\$p"
 }
 
+
+# --- Kernel messages a test provokes on purpose ----------------------------------------
+# check_results.py fails a run on IOMMU faults, AER reports, spurious-IRQ reports and VT-d
+# invalidation errors. A test that provokes one on purpose says so with these markers in the
+# kernel log; messages of CLASS are then not counted between the two markers, or until the
+# test ends (run-tests.sh marks each test's end), whichever comes first. CLASS is one of:
+#   dmar-fault         DMAR: [DMA Read|Write ...] Request device [...] fault addr ...,
+#                      DMAR: DRHD: handling fault status reg ...
+#   intr-remap-fault   DMAR: [INTR-REMAP] Request device [...] fault index ...
+#   aer                AER: ... error message received / PCIe Bus Error: ...
+#   spurious-irq       irq N: nobody cared, Disabling IRQ #N
+#   vtd-invalidation   VT-d detected Invalidation Time-out/Queue/Completion Error ...
+# Both pass the status of the command before them through, so that expect_splats_end can be
+# a test's last line without changing its result.
+expect_splats_begin() { # CLASS
+	local rc=$?
+	echo "mpw-expect: $1 begin" > /dev/kmsg
+	return $rc
+}
+
+expect_splats_end() { # CLASS
+	local rc=$?
+	echo "mpw-expect: $1 end" > /dev/kmsg
+	return $rc
+}
+
+# --- Time limits -----------------------------------------------------------------------
+# A step that hangs in the kernel must not hang the whole run: the harness runs each test and
+# each hardware-setup step under a time limit and, on a time-out, leaves evidence (blocked
+# tasks, the kernel log's tail) and moves on. A task in uninterruptible sleep cannot be
+# killed: after a short grace period it is abandoned, never waited for.
+
+# wait_limited SECONDS PID: waits at most SECONDS for the background job PID of this shell.
+# Returns 0 when it ended (its status is then in $job_rc), 1 when it is still running.
+# (`wait -n` on the job and on a sleeping alarm: no polling, two forks.)
+wait_limited() {
+	local alarm who=
+	sleep "$1" &
+	alarm=$!
+	# (stderr: no "Killed" job report from bash)
+	wait -n -p who "$2" "$alarm" 2>/dev/null
+	job_rc=$?
+	if [ "$who" = "$2" ]; then
+		kill "$alarm" 2>/dev/null
+		wait "$alarm" 2>/dev/null
+		return 0
+	fi
+	return 1
+}
+
+# hang_evidence: the blocked tasks (sysrq w, written to the kernel log) and the last 80 lines
+# of the kernel log, as TAP diagnostics.
+hang_evidence() {
+	echo "# blocked tasks (sysrq w) and the last 80 kernel log lines:"
+	echo w 2>/dev/null > /proc/sysrq-trigger || echo "#   (no /proc/sysrq-trigger)"
+	dmesg 2>/dev/null | tail -80 | sed 's/^/#   /'
+}
+
+# stop_job PID: kills the background job PID, and its whole process group if it leads one
+# (setsid), waits a few seconds for it to go and abandons it if it does not. Prints what
+# happened as TAP diagnostics; returns 1 if something was abandoned.
+stop_job() {
+	local pid="$1" target="$1" stat f state=gone wchan='?'
+	if read -r stat 2>/dev/null < "/proc/$pid/stat"; then
+		# pid (comm) state ppid pgrp ...: comm may hold spaces, so cut after its ')'.
+		read -r -a f <<< "${stat##*) }"
+		[ "${f[2]}" = "$pid" ] && target="-$pid"
+	fi
+	kill -TERM -- "$target" 2>/dev/null
+	if ! wait_limited 3 "$pid"; then
+		kill -KILL -- "$target" 2>/dev/null
+		if ! wait_limited 5 "$pid"; then
+			read -r stat 2>/dev/null < "/proc/$pid/stat" && read -r -a f <<< "${stat##*) }" &&
+				state="${f[0]}"
+			read -r wchan 2>/dev/null < "/proc/$pid/wchan"
+			echo "# process $pid survived SIGKILL (state $state, in $wchan): in uninterruptible" \
+				"sleep in the kernel; abandoned, not waited for"
+			disown "$pid" 2>/dev/null
+			return 1
+		fi
+	fi
+	if [ "$target" != "$pid" ] && ! wait_until 5 group_gone "$pid"; then
+		kill -KILL -- "$target" 2>/dev/null
+		echo "# processes of group $pid survived SIGKILL: $(group_members "$pid");" \
+			"in uninterruptible sleep in the kernel; abandoned, not waited for"
+		return 1
+	fi
+	echo "# process $pid stopped"
+}
+
+# group_members PGID: "pid:comm:state:wchan" of the live (not zombie) processes of a process
+# group. (Builtin reads only.)
+group_members() {
+	local s f w
+	for s in /proc/[0-9]*/stat; do
+		read -r s 2>/dev/null < "$s" || continue
+		read -r -a f <<< "${s##*) }"
+		if [ "${f[2]}" != "$1" ] || [ "${f[0]}" = Z ]; then continue; fi
+		s="${s%% *}"
+		read -r w 2>/dev/null < "/proc/$s/wchan" || w='?'
+		printf '%s:%s:%s:%s ' "$s" "$(< "/proc/$s/comm")" "${f[0]}" "$w"
+	done 2>/dev/null
+}
+
+group_gone() { # PGID
+	[ -z "$(group_members "$1")" ]
+}
+
+# run_limited SECONDS DESCRIPTION CMD...: runs CMD (a program or a function) in the background
+# and waits at most SECONDS for it. Returns its status; on a time-out, prints DESCRIPTION with
+# the evidence to stderr, stops CMD and returns 124.
+run_limited() {
+	local secs="$1" desc="$2" pid
+	shift 2
+	"$@" &
+	pid=$!
+	if wait_limited "$secs" "$pid"; then
+		return "$job_rc"
+	fi
+	{
+		echo "# $desc: timed out after $secs s"
+		hang_evidence
+		stop_job "$pid"
+	} >&2
+	return 124
+}
+
+# wait_until SECONDS CMD...: polls CMD (every 0.25 s, wall-clock bound) until it succeeds.
+wait_until() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@" 2>/dev/null; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.25
+	done
+}

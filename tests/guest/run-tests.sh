@@ -2,92 +2,176 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Runs inside the test VM, once per `make test`: sets up the hardware, runs the KUnit module
-# and every integration test, and leaves the results in $MPW_OUT for tests/check-results.py:
-#   integration.tap  ok/not ok per test, with the expected/saw diagnostics of failures
-#   kmemleak.txt     kmemleak's report after the tests (empty when nothing leaked)
+# and every integration test, and leaves the results in $MPW_OUT for tests/check_results.py:
+#   expected-tests.txt  every result this run is to record, written before anything runs:
+#                       a result that never comes is a failure
+#   integration.tap     ok/not ok per test, with the expected/saw diagnostics of failures
+#   kmemleak.txt        kmemleak's report after the tests (empty when nothing leaked)
+#   run-tests.done      written last: without it, the run ended early
 # (vm-wrapper.sh saves the kernel log, which holds the KTAP of the KUnit suites.)
+#
+# Each test function runs in its own process group under a time limit, MPW_TEST_STEP_TIMEOUT
+# seconds (default 300); the harness's own steps (hardware setup, module loading with the
+# KUnit suites, unloading, kmemleak scan) under MPW_HARNESS_STEP_TIMEOUT (default 900). On a
+# time-out the blocked tasks and the kernel log's tail go into the test's diagnostics, the
+# test is killed (or abandoned if it is stuck in the kernel) and the run goes on.
+# MPW_TESTS_GLOB selects the integration files (default tests/integration/*.sh).
 
 set -u
 root="$MPW_ROOT"
 out="$MPW_OUT"
+# shellcheck source=tests/guest/lib.sh
 . "$root/tests/guest/lib.sh"
 export MPW_CLIENT="$root/tests/client/target/release/mpw-vfio-client"
 
+test_limit="${MPW_TEST_STEP_TIMEOUT:-300}"
+harness_limit="${MPW_HARNESS_STEP_TIMEOUT:-900}"
+tests_glob="${MPW_TESTS_GLOB:-$root/tests/integration/*.sh}"
+
 tap="$out/integration.tap"
+expected="$out/expected-tests.txt"
+rm -f "$out/run-tests.done"
 : > "$tap"
+tmpd="$(mktemp -d)"
 n=0
-record() { # RESULT NAME DIAG_FILE
+record() { # RESULT NAME DIAG_FILE...
+	local rc="$1" name="$2"
+	shift 2
 	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n $2" >> "$tap"
-		echo "[test] ok $n $2"
+	if [ "$rc" = 0 ]; then
+		echo "ok $n $name" >> "$tap"
+		echo "[test] ok $n $name"
 	else
-		echo "not ok $n $2" >> "$tap"
-		sed 's/^/    /' "$3" >> "$tap"
-		echo "[test] not ok $n $2"
-		cat "$3"
+		echo "not ok $n $name" >> "$tap"
+		cat "$@" 2>/dev/null | sed 's/^/    /' >> "$tap"
+		echo "[test] not ok $n $name"
+		cat "$@" 2>/dev/null
 	fi
 }
 
+# step NAME LIMIT CMD...: runs the program CMD as its own process group (setsid), for at most
+# LIMIT seconds, and records its result as NAME. Its output is in $step_out. The kernel log
+# (and the console) get `mpw-test: begin/end NAME` markers: they show which step a kernel
+# message came from, and the end closes the splat expectations a test opened.
+step() {
+	local name="$1" limit="$2" pid
+	shift 2
+	step_out="$tmpd/$n.out"
+	echo "mpw-test: begin $name" > /dev/kmsg
+	setsid "$@" < /dev/null > "$step_out" 2>&1 &
+	pid=$!
+	if wait_limited "$limit" "$pid"; then
+		echo "mpw-test: end $name" > /dev/kmsg
+		record "$job_rc" "$name" "$step_out"
+		return "$job_rc"
+	fi
+	# The step may still write to $step_out: the verdict goes to a file of its own.
+	{
+		echo "# $name: timed out after $limit s; it was stopped here"
+		hang_evidence
+		stop_job "$pid"
+	} > "$step_out.limit" 2>&1
+	echo "mpw-test: end $name" > /dev/kmsg
+	echo "[test] $name timed out after $limit s"
+	record 1 "$name" "$step_out" "$step_out.limit"
+	return 124
+}
+
+# --- Which tests there are -------------------------------------------------------------
+# Test functions in file order: `test_x() {`, `test_x () {`, `function test_x {` and
+# `function test_x() {` (the brace may be on the next line). bash itself then says which
+# test_* functions each file defines: one the pattern missed is run anyway and also reported
+# as a failure, so that a test cannot silently drop out of the run.
+list_tests() { # FILE
+	local s='[[:space:]]*' name='(test_[A-Za-z0-9_]+)' parens='\([[:space:]]*\)'
+	sed -nE -e "s/^${s}function[[:space:]]+$name$s($parens)?$s(\{.*)?\$/\1/p" \
+		-e "s/^$s$name$s$parens$s(\{.*)?\$/\1/p" "$1"
+}
+defined_tests() { # FILE
+	# shellcheck disable=SC1090
+	(set +eu; . "$1" > /dev/null 2>&1; declare -F) | sed -n 's/^declare -f[a-z]* \(test_.*\)$/\1/p'
+}
+
+# A file's problems are recorded right away, as failures of their own (parse_<file>).
+files=() file_of=() tests=()
+# shellcheck disable=SC2086 # the glob is to expand
+for f in $tests_glob; do
+	[ -f "$f" ] || continue
+	files+=("$f")
+	base="${f##*/}"
+	if ! bash -n "$f" > "$tmpd/parse" 2>&1; then
+		sed -i "1i # $base does not parse:" "$tmpd/parse"
+		record 1 "parse_${base%.sh}" "$tmpd/parse"
+	fi
+	found="$(list_tests "$f")"
+	missed=""
+	for t in $(defined_tests "$f"); do
+		[[ $'\n'$found$'\n' == *$'\n'$t$'\n'* ]] || missed="$missed $t"
+	done
+	if [ -n "$missed" ]; then
+		printf '# %s defines test functions in a form the harness does not recognize:%s\n%s\n' \
+			"$base" "$missed" "#   write them as \`test_name() {\`; they were run anyway, last" \
+			> "$tmpd/parse"
+		record 1 "parse_${base%.sh}" "$tmpd/parse"
+	fi
+	for t in $found $missed; do
+		tests+=("$t")
+		file_of+=("$f")
+	done
+done
+[ ${#files[@]} -gt 0 ] || echo "[test] no integration test files match $tests_glob"
+
+{
+	echo "# Every result this run records; check_results.py counts a missing one as failed."
+	echo setup_hw
+	echo load_modules
+	echo unload_kunit_module
+	printf '%s\n' "${tests[@]}"
+	echo unload_modules
+} > "$expected"
+
+# --- The run ---------------------------------------------------------------------------
 kmemleak=/sys/kernel/debug/kmemleak
 if [ -w "$kmemleak" ]; then
 	# Forget what boot left behind: only leaks from here on count.
 	echo scan > "$kmemleak"; echo clear > "$kmemleak"
 fi
 
-diag="$(mktemp)"
-if bash "$root/tests/guest/setup-hw.sh" > "$diag" 2>&1; then
-	cat "$diag"; record 0 setup_hw "$diag"
-else
-	record 1 setup_hw "$diag"
-fi
-[ -f "$MPW_HW_ENV" ] && . "$MPW_HW_ENV"
+step setup_hw "$harness_limit" bash "$root/tests/guest/setup-hw.sh" && cat "$step_out"
 
 # KUnit: the suites run while the module loads; keep the module until after the results
 # are in the log, then check that it unloads cleanly.
-if bash "$root/tests/guest/load-modules.sh" --kunit > "$diag" 2>&1; then
-	record 0 load_modules "$diag"
-else
-	record 1 load_modules "$diag"
-fi
-if rmmod mdev_pci_wrap_kunit > "$diag" 2>&1; then
-	record 0 unload_kunit_module "$diag"
-else
-	record 1 unload_kunit_module "$diag"
-fi
+step load_modules "$harness_limit" bash "$root/tests/guest/load-modules.sh" --kunit
+step unload_kunit_module "$harness_limit" rmmod mdev_pci_wrap_kunit
 
-for f in "$root"/tests/integration/*.sh; do
-	for t in $(sed -n 's/^\(test_[a-z0-9_]*\)() {$/\1/p' "$f"); do
-		echo "[test] running $t ($(basename "$f"))"
-		(set +eu; . "$f"; "$t") > "$diag" 2>&1
-		record $? "$t" "$diag"
-	done
+# Each test in a fresh bash: lib.sh and the hardware description sourced, then its file.
+i=0
+while [ $i -lt ${#tests[@]} ]; do
+	t="${tests[$i]}" f="${file_of[$i]}"
+	echo "[test] running $t (${f##*/})"
+	# shellcheck disable=SC2016 # expanded by that bash
+	step "$t" "$test_limit" bash -c \
+		'. "$1/tests/guest/lib.sh"; [ -f "$MPW_HW_ENV" ] && . "$MPW_HW_ENV"; set +eu; . "$2"; "$3"' \
+		mpw-test "$root" "$f" "$t"
+	i=$((i + 1))
 done
 
 # Unloading is part of the test: the vendor modules, then the library, must let go of
 # everything.
-unload_all() {
-	local ko
-	for ko in "$root"/*.ko; do
-		case "$(basename "$ko" .ko)" in
-		mdev_pci_wrap | mdev_pci_wrap_kunit) ;;
-		*) rmmod "$(basename "$ko" .ko)" || return 1 ;;
-		esac
-	done
-	rmmod mdev_pci_wrap
-}
-if unload_all > "$diag" 2>&1; then
-	record 0 unload_modules "$diag"
-else
-	record 1 unload_modules "$diag"
-fi
+step unload_modules "$harness_limit" bash "$root/tests/guest/load-modules.sh" --unload
 
 if [ -w "$kmemleak" ]; then
 	echo "[test] kmemleak scan"
-	echo scan > "$kmemleak"; sleep 6; echo scan > "$kmemleak"
-	cat "$kmemleak" > "$out/kmemleak.txt"
+	(echo scan > "$kmemleak"; sleep 6; echo scan > "$kmemleak"; cat "$kmemleak") \
+		> "$out/kmemleak.txt" 2>&1 &
+	pid=$!
+	if ! wait_limited "$harness_limit" "$pid"; then
+		stop_job "$pid" > /dev/null
+		echo "kmemleak scan timed out after $harness_limit s" > "$out/kmemleak.txt"
+	fi
 else
 	echo "kmemleak not available" > "$out/kmemleak.txt"
 fi
-rm -f "$diag"
+rm -rf "$tmpd"
 echo "[test] $n integration results in $tap"
+echo "complete: $n results" > "$out/run-tests.done"
