@@ -4,6 +4,8 @@
 #
 #   make              build the modules against $(KDIR) (default: the cached test kernel)
 #   make test         install deps, build kernel + modules, run every test in the test VM
+#   make kunit        build the modules, run only the KUnit suites in the test VM
+#   make stress       lifecycle races (1000 rounds) and the fuzzer (1,000,000 operations)
 #   make demo         create VFs and an mdev in the test VM and show them
 #   make vm-run CMD='...'   run a command in the test VM (modules built, not loaded)
 #   make fmt | fmt-check | clippy | clean
@@ -26,18 +28,19 @@ KMAKE_ARGS = LLVM=-19 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc \
 KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT) $(KMAKE_ARGS)
 
 # rustfmt follows `mod` declarations, so it is given the crate roots only.
-RS_CRATES = $(ROOT)/lib/mdev_pci_wrap/mdev_pci_wrap.rs $(ROOT)/kunit/mdev_pci_wrap_kunit.rs \
+RS_CRATES = $(ROOT)/lib/mpw_kernel/mpw_kernel.rs $(ROOT)/lib/mdev_pci_wrap/mdev_pci_wrap.rs \
+	$(ROOT)/kunit/mdev_pci_wrap_kunit.rs \
 	$(foreach d,$(wildcard $(ROOT)/vendors/*/),$(wildcard $(d)$(notdir $(d:/=)).rs))
 RS_FILES = $(shell find $(ROOT)/lib $(ROOT)/vendors $(ROOT)/kunit -name '*.rs' \
 	! -name '*generated*' 2>/dev/null)
 RUSTFMT = /usr/bin/rustfmt --edition 2021 --config newline_style=Unix
 
-.PHONY: all modules client deps kernel test demo vm-run fmt fmt-check clippy clean help
+.PHONY: all modules client deps kernel test kunit stress demo vm-run fmt fmt-check clippy clean help
 
 all: modules
 
 help:
-	@sed -n '3,13p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@bash $(ROOT)/scripts/install-deps.sh
@@ -71,6 +74,12 @@ client:
 
 test:
 	@bash $(ROOT)/tests/run.sh
+
+kunit:
+	@bash $(ROOT)/scripts/kunit.sh
+
+stress: kernel
+	@bash $(ROOT)/scripts/stress.sh
 
 demo:
 	@bash $(ROOT)/scripts/demo.sh
