@@ -24,6 +24,12 @@ from pathlib import Path
 # purpose by a test, which then says so with `mpw-expect: CLASS begin` / `... end` markers in
 # the kernel log (tests/guest/lib.sh: expect_splats_begin/end); the others never may.
 SPLAT_PATTERNS = [
+    # A known Linux 7.3 issue, not this project's: a PF driver whose remove disables SR-IOV
+    # (igb_remove -> igb_disable_sriov -> pci_disable_sriov) removes the VFs without the PCI
+    # rescan/remove lock, and pci_stop_and_remove_bus_device() asserts it is held. Only a test
+    # that unbinds such a PF driver on purpose may expect it. (Before the generic WARN.)
+    (r"WARNING: drivers/pci/remove\.c:\d+ at pci_stop_and_remove_bus_device\b",
+     "PCI removal without the rescan lock (kernel)", "pci-remove-unlocked"),
     (r"\bBUG: ", "BUG", None),
     (r"^WARNING: |\bWARNING: CPU: \d+ PID: \d+", "WARN", None),
     (r"-+\[ cut here \]-+", "WARN/BUG", None),
@@ -187,6 +193,13 @@ def find_splats(lines, expected=None):
             continue
         for rx, kind, cls in SPLAT_RE:
             if rx.search(line):
+                if not cls and kind == "WARN/BUG":
+                    # A `cut here` line belongs to the report that follows it: expected if
+                    # that one is.
+                    nxt = [c for r, _, c in SPLAT_RE for l in body[i + 1:i + 4]
+                           if c and r.search(l)]
+                    if nxt and nxt[0] in expecting:
+                        break
                 if cls and cls in expecting:
                     if expected is not None:
                         expected[cls] = expected.get(cls, 0) + 1

@@ -627,6 +627,15 @@ impl VirtConfig {
                         4
                     };
                     set_range(v, w, pos, keep, 0, 0);
+                    caps.push(
+                        Cap {
+                            kind: CapKind::Ext(id),
+                            pos: pos as u16,
+                            len: 4,
+                            hidden: true,
+                        },
+                        GFP_KERNEL,
+                    )?;
                     if let Some(p) = prev {
                         // Not the first: the previous header's `next` skips it.
                         let pd = u32::from_le_bytes([
@@ -637,15 +646,6 @@ impl VirtConfig {
                         ]);
                         let pd = (pd & !(0xffc << 20)) | ((next as u32) << 20);
                         vconfig[p..p + 4].copy_from_slice(&pd.to_le_bytes());
-                        caps.push(
-                            Cap {
-                                kind: CapKind::Ext(id),
-                                pos: pos as u16,
-                                len: 4,
-                                hidden: true,
-                            },
-                            GFP_KERNEL,
-                        )?;
                         pos = next;
                         continue;
                     }
@@ -653,15 +653,6 @@ impl VirtConfig {
                     set_perm(v, w, pos, 4, !0, 0);
                     let d = hdr & (0xffc << 20);
                     vconfig[pos..pos + 4].copy_from_slice(&d.to_le_bytes());
-                    caps.push(
-                        Cap {
-                            kind: CapKind::Ext(id),
-                            pos: pos as u16,
-                            len: 4,
-                            hidden: true,
-                        },
-                        GFP_KERNEL,
-                    )?;
                 } else {
                     set_range(v, w, pos, usize::from(len), 0, 0);
                     // The header dword (with `next`) is virtual for every extended capability.

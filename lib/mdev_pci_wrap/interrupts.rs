@@ -23,6 +23,7 @@ use crate::{
         IrqKind,
         IrqVectors, //
     },
+    user_dbg,
     vfio::{
         IrqAction,
         IrqData,
@@ -137,7 +138,7 @@ impl Interrupts {
             return Ok(0);
         }
         if enabled.is_some_and(|k| k != kind) {
-            dev_dbg!(
+            user_dbg!(
                 dev,
                 "SET_IRQS: {:?} requested while {:?} is enabled\n",
                 kind,
@@ -152,7 +153,7 @@ impl Interrupts {
                     match IrqVectors::alloc(pdev.clone(), kind, range.end) {
                         Ok(Ok(v)) => self.vectors = Some(v),
                         Ok(Err(available)) => {
-                            dev_dbg!(
+                            user_dbg!(
                                 dev,
                                 "SET_IRQS: {} {:?} vectors requested, {} available\n",
                                 range.end,
@@ -176,7 +177,7 @@ impl Interrupts {
                 }
                 let vectors = self.vectors.as_mut().ok_or(EINVAL)?;
                 if range.end > vectors.count() {
-                    dev_dbg!(
+                    user_dbg!(
                         dev,
                         "SET_IRQS: vectors {}..{} of {} enabled (disable to resize)\n",
                         range.start,
@@ -187,7 +188,7 @@ impl Interrupts {
                 }
                 let r = set_block(vectors, range.start, fds);
                 if let Err(e) = r {
-                    dev_dbg!(
+                    user_dbg!(
                         dev,
                         "SET_IRQS: cannot use eventfds for {:?}: {:?}\n",
                         kind,

@@ -42,6 +42,16 @@ macro_rules! user_warn {
     };
 }
 
+/// `dev_dbg!`, rate-limited: for every message userspace can trigger.
+#[macro_export]
+macro_rules! user_dbg {
+    ($($arg:tt)*) => {
+        if $crate::user_msg_allowed() {
+            ::kernel::dev_dbg!($($arg)*);
+        }
+    };
+}
+
 /// `dev_info!`, rate-limited: for every message userspace can trigger.
 #[macro_export]
 macro_rules! user_info {

@@ -47,6 +47,7 @@ use crate::{
         BarPage,
         IoMap, //
     },
+    user_dbg,
     user_warn,
     vfio, //
 };
@@ -711,7 +712,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             return Err(EINVAL);
         }
         if !bar::may_map(&this.mappable(index)?, off, len) {
-            dev_dbg!(
+            user_dbg!(
                 dev.parent(),
                 "refusing mmap of BAR{} {:#x}+{:#x}: not a mappable area\n",
                 index,
@@ -916,7 +917,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 let req = vfio::IrqSet::from_user(arg, bindings::VFIO_PCI_NUM_IRQS, |i| {
                     counts.vectors(i)
                 })
-                .inspect_err(|e| dev_dbg!(dev.parent(), "SET_IRQS refused: {:?}\n", e))?;
+                .inspect_err(|e| user_dbg!(dev.parent(), "SET_IRQS refused: {:?}\n", e))?;
                 if req.index() == bindings::VFIO_PCI_ERR_IRQ_INDEX {
                     interrupts::set_single(&mut this.shared.err.lock(), &req)?;
                     return Ok(0);

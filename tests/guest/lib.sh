@@ -146,6 +146,8 @@ dmesg_since() {
 #   aer                AER: ... error message received / PCIe Bus Error: ...
 #   spurious-irq       irq N: nobody cared, Disabling IRQ #N
 #   vtd-invalidation   VT-d detected Invalidation Time-out/Queue/Completion Error ...
+#   pci-remove-unlocked  WARNING: drivers/pci/remove.c:128 at pci_stop_and_remove_bus_device
+#                      (a kernel issue: a PF driver's remove disabling SR-IOV, e.g. igb's)
 # Both pass the status of the command before them through, so that expect_splats_end can be
 # a test's last line without changing its result.
 expect_splats_begin() { # CLASS

@@ -121,7 +121,17 @@ VTD_ITE = ("[   43.0] DMAR: VT-d detected Invalidation Time-out Error: SID 0\n"
            "[   43.1] DMAR: QI HEAD: Device-TLB Invalidation qw0 = 0x1, qw1 = 0x2\n"
            "[   43.2] DMAR: Invalidation Time-out Error (ITE) cleared\n")
 VTD_HW_TIMEOUT = "[   43.5] DMAR: VT-d hardware invalidation timeout\n"
+PCI_REMOVE_UNLOCKED = """\
+[   42.0] ------------[ cut here ]------------
+[   42.1] WARNING: drivers/pci/remove.c:128 at pci_stop_and_remove_bus_device+0x5a/0x80, CPU#1: bash/1168
+[   42.2] Call Trace:
+[   42.3]  pci_iov_remove_virtfn+0x24d/0x430
+[   42.4]  igb_disable_sriov+0x9f/0x310
+[   42.5] ---[ end trace 0000000000000000 ]---
+"""
+
 NEW_SPLATS = {
+    "pci-remove-unlocked": PCI_REMOVE_UNLOCKED,
     "dmar-fault": DMAR_FAULT,
     "intr-remap-fault": INTR_REMAP,
     "aer": AER["source"],
@@ -218,6 +228,16 @@ class CheckResultsTest(unittest.TestCase):
                 self.assertEqual(rc, 0, out)
                 self.assertEqual(last_line(out), "4 passed, 0 failed")
                 self.assertIn(f"expected kernel messages ({cls})", out)
+
+    def test_an_expected_warning_takes_its_cut_here_line_along(self):
+        # Expected: the whole report is excused, its `cut here` line included.
+        rc, out = judge(KTAP_PASS + expect("pci-remove-unlocked", PCI_REMOVE_UNLOCKED), TAP_PASS)
+        self.assertEqual(rc, 0, out)
+        # Not expected: reported (as a WARN), and another WARN is never excused by it.
+        rc, out = judge(KTAP_PASS + PCI_REMOVE_UNLOCKED, TAP_PASS)
+        self.assertEqual(rc, 1, out)
+        rc, out = judge(KTAP_PASS + expect("pci-remove-unlocked", WARN), TAP_PASS)
+        self.assertEqual(rc, 1, out)
 
     def test_the_test_end_closes_its_expectations(self):
         rc, out = judge(KTAP_PASS + expect("dmar-fault", DMAR_FAULT, test_end=True), TAP_PASS)

@@ -24,6 +24,8 @@ test_nvme_vf_dma_through_the_users_ioas() {
 	pf_id="$(nvme id-ctrl "$NVME_CTRL" 2>&1)"
 	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; echo "# wrapping $vf failed"; return 1; }
 	mark="mpw-test-dma-$RANDOM"; echo "$mark" > /dev/kmsg
+	# The DMA after the unmap faults in the IOMMU on purpose.
+	expect_splats_begin dmar-fault
 	out="$("$MPW_CLIENT" nvme-identify "$dev" 2>&1)" || rc=$?
 	mdev_off "$dev" "$vf"
 	[ $rc = 0 ] || { echo "# mpw-vfio-client nvme-identify: $out"; return 1; }
@@ -36,6 +38,7 @@ test_nvme_vf_dma_through_the_users_ioas() {
 	expect_eq "user page untouched after unmap" 1 "$(kv after_unmap_buffer_untouched "$out")" || return 1
 	expect_ok "the IOMMU faulted the VF's write to the unmapped IOVA" \
 		grep -q "DMA Write.*Request device \[$vf\] fault addr 0x300000" <<< "$(dmesg_since "$mark")"
+	expect_splats_end dmar-fault
 }
 
 test_non_singleton_group_with_host_driver_is_refused() {

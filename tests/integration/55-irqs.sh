@@ -38,7 +38,9 @@ test_irq_info_reports_msix_table_size() {
 	expect_eq "MSI count = the VF's MSI vectors (lspci)" "$msi" "$(kv irq1_count "$out")" || return 1
 	expect_eq "MSI-X count = the VF's MSI-X table size (lspci)" "$size" "$(kv irq2_count "$out")" || return 1
 	expect_eq "MSI-X flags: EVENTFD|NORESIZE" 0x9 "$(kv irq2_flags "$out")" || return 1
-	expect_eq "ERR count" 0 "$(kv irq3_count "$out")" || return 1
+	# A PCIe function reports AER errors to the user through the ERR eventfd (vfio-pci).
+	expect_eq "ERR count (PCIe function)" 1 "$(kv irq3_count "$out")" || return 1
+	expect_eq "ERR flags: EVENTFD|NORESIZE" 0x9 "$(kv irq3_flags "$out")" || return 1
 	expect_eq "REQ count" 1 "$(kv irq4_count "$out")" || return 1
 	expect_eq "REQ flags: EVENTFD|NORESIZE" 0x9 "$(kv irq4_flags "$out")"
 }
@@ -122,12 +124,13 @@ check_irq_bad_args() {
 	[ $rc = 0 ] || { echo "# mpw-vfio-client irq-bad-args on $vf: $out"; return 1; }
 	for case in set_irqs_short_argsz set_irqs_bad_index set_irqs_intx set_irqs_beyond_count \
 		set_irqs_two_data_types set_irqs_unknown_flags set_irqs_short_data \
-		set_irqs_not_an_eventfd set_irqs_err set_irqs_resize set_irqs_req_count2 \
+		set_irqs_not_an_eventfd set_irqs_resize set_irqs_req_count2 \
 		get_irq_info_bad_index get_irq_info_short_argsz; do
 		expect_eq "$vf: $case" EINVAL "$(kv "$case" "$out")" || return 1
 	done
 	case="$(kv set_irqs_msi_while_msix "$out")"
 	[ "$case" = skipped ] || expect_eq "$vf: set_irqs_msi_while_msix" EINVAL "$case" || return 1
+	expect_eq "$vf: set_irqs_err (an ERR eventfd is taken)" ok "$(kv set_irqs_err "$out")" || return 1
 	expect_eq "$vf: set_irqs_bad_fd" EBADF "$(kv set_irqs_bad_fd "$out")" || return 1
 	expect_eq "$vf: set_irqs_mask_msix (no MSI-X masking, as vfio-pci)" ENOTTY \
 		"$(kv set_irqs_mask_msix "$out")" || return 1

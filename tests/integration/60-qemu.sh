@@ -43,6 +43,9 @@ test_qemu_realizes_the_mdev_as_a_vfio_pci_device() {
 	# The device says it can reset (FLR); QEMU resets it with VFIO_DEVICE_RESET.
 	expect_ok "QEMU found a reset mechanism" \
 		test -z "$(grep 'Cannot reset device' <<< "$out")" || return 1
+	# The ERR index has a vector: QEMU enables AER error recovery for the device.
+	expect_ok "QEMU enabled error recovery (no 'Could not enable error recovery')" \
+		test -z "$(grep 'Could not enable error recovery' <<< "$out")" || return 1
 	expect_eq "vendor ID the guest would see" "$((0x$(cut -c3- "/sys/bus/pci/devices/$vf/vendor")))" \
 		"$(json_num vendor "$hostdev")" || return 1
 	expect_eq "device ID the guest would see" "$((0x$(cut -c3- "/sys/bus/pci/devices/$vf/device")))" \

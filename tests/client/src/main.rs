@@ -56,30 +56,108 @@
 //!       eventfd (`irq_fired=`), disable (`proc_interrupts_after_disable=`)
 //!   irq-bad-args <sysfs device dir>
 //!       malformed VFIO_DEVICE_SET_IRQS / GET_IRQ_INFO requests; prints `<case>=<errno name>`
+//!       (`set_irqs_msi_while_msix`, `set_irqs_msix_while_msi`: `skipped` on a function
+//!       without both)
 //!   req-wait <sysfs device dir> <seconds>
 //!       open the device, set the request (REQ) eventfd, print `held`, wait for the request;
 //!       print `req_fired=1` and close the device as soon as it comes (`req_fired=0` if it does
 //!       not), then `released`
+//!
+//!   Requests (OP) of cdev-open and mmap-probe, besides read:/write:/mmap:/reset:
+//!         sleep:<ms>                             sleep
+//!         hw:<offset>:<len>                      print `hw_<offset>=<hex>`: the wrapped
+//!                                                function's hardware config (its sysfs
+//!                                                `config`, read while the device is open)
+//!         sysfs:<name>                           print `sysfs_<name>=<value>` of the wrapped
+//!                                                function (e.g. `sysfs:power_state`)
+//!
+//!   mmap-probe <sysfs> <region> <offset> <len> <at> [OP...] [then OP...]
+//!       run the OPs before `then`, mmap <len> bytes of <region> at <offset> (`mmap=ok`), read
+//!       at <at> (`probe_before=`), run the OPs after `then` (all OPs after it if there is no
+//!       `then`), then read the mapping at <at> again in a forked child
+//!       (`probe_after=ok|sigbus|sigsegv|signal<N>|exit<N>|timeout`, `probe_value_after=`)
+//!       and pread the same offset (`pread_after=ok|EIO|<errno>`, `pread_value_after=`)
+//!   reset-race <sysfs> ioctl|flr <n>
+//!       a thread reads BAR0 at 0 through an mmap in a tight loop while this one makes <n>
+//!       resets (VFIO_DEVICE_RESET, or Initiate-FLR written to PCIe DEVCTL through region 7),
+//!       30 ms apart: `resets=`, `reset_errors=`, `resets_long=` (> 50 ms), `reset_ms_max=`,
+//!       `reads_total=`, `reads_mid_reset=` (reads that completed inside a long reset, more
+//!       than 20 ms from either end), `max_read_ms=` (longest single read)
+//!   whole-bar-mmap <sysfs> <region>
+//!       the region info (`size=`, `flags=`, `caps=`: capability IDs of the region info chain,
+//!       comma-separated), an mmap of the whole region (`mmap=ok|<errno>`), and a read of the
+//!       first dword of every page in a forked child (`pages=`, `probe=`, `read_ok=`,
+//!       `page_dwords=`)
+//!   revoke-wait <sysfs> <seconds>
+//!       open, mmap BAR0's first page and read it (`value_before=`), set the REQ eventfd,
+//!       print `held`, wait for the request (`req_fired=`), probe the mapping in a child
+//!       (`probe_after_req=`) and pread BAR0 (`pread_after_req=`), print `closing`, close,
+//!       print `released`
+//!   err-wait <sysfs> <seconds>
+//!       open, print `err_count=` (ERR IRQ index), set the ERR eventfd, print `held`, wait
+//!       for it (`err_fired=<count>`), close, print `released`
+//!   aer-inject <DDDD:BB:DD.F> <uncor_status hex> [cor_status hex]
+//!       write a `struct aer_error_inj` to /dev/aer_inject (`aer_inject=ok`)
+//!   config-caps <sysfs>
+//!       the capability chains of the hardware (`hw_caps=`, `hw_ecaps=`) and of the user's
+//!       view (`user_caps=`, `user_ecaps=`, `user_ecap_placeholders=`), what vfio-pci would
+//!       show (`expected_user_caps=`, `expected_user_ecaps=`), hides (`hidden_caps=`,
+//!       `hidden_ecaps=`) and makes read-only (`ro_caps=`: `ID@OFF+LEN`); lists of `ID@OFF`
+//!   config-ro <sysfs>
+//!       for every read-only capability (config-caps) and PCIe Link Control: which the
+//!       hardware lets a direct sysfs write change (`ro_hw_writable=`, restored at once), then,
+//!       with the device open, write every register past the header flipped through region 7
+//!       and compare the hardware before and after: `ro_ranges=`, `ro_units=`,
+//!       `ro_exercised=`, `ro_ecaps_exercised=`, `ro_changed=` (`OFF:before->after`, undone),
+//!       `ro_write_errors=`
+//!   group-iommufd-identify <sysfs>
+//!       open the mdev's VFIO group with /dev/iommu as its container (iommufd's type1
+//!       compatibility: VFIO_GROUP_SET_CONTAINER, VFIO_CHECK_EXTENSION (`type1v2=`),
+//!       VFIO_SET_IOMMU), get the device fd (`device_fd=ok`), map the NVMe queues with
+//!       VFIO_IOMMU_MAP_DMA and run Identify Controller (`identify_status=`, `identify_sn=`,
+//!       ...), unmap (`unmap_dma=ok`)
+//!   ioas-swap <sysfs>
+//!       cdev + iommufd with three IOASes A, B, C: Identify through A (`a_status=`, `a_sn=`);
+//!       VFIO_DEVICE_DETACH_IOMMUFD_PT (`detach=`) and Identify again (`detached_status=`,
+//!       `detached_buffer_untouched=`); attach B with the same pages (`attach_b=`), reset,
+//!       Identify (`b_status=`, `b_sn=`); attach C while attached to B (`attach_c=`: a
+//!       replacement) with another data page at the same IOVA, Identify (`c_status=`, `c_sn=`
+//!       read from C's page, `c_b_page_untouched=`)
+//!   fuzz <sysfs> <operations> <seed>
+//!       random ioctls (argsz, flags, index, offsets, counts, payloads), region reads and
+//!       writes at random offsets and sizes, mmaps with random offsets, lengths and flags,
+//!       SET_IRQS with random eventfds and config writes; prints progress on stderr and
+//!       `fuzz_ops=`, `fuzz_resets=`, `fuzz_seconds=`, `fuzz_slowest_ms=`, `fuzz_outcomes=`
+//!       (counts by operation and errno); fails if one operation takes over 20 s
 
+mod config;
+mod fuzz;
 mod irq;
 mod nvme;
+mod probe;
 mod vfio;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// A region access requested on the command line.
-struct Op {
-    region: u32,
-    offset: u64,
-    len: usize,
-    /// `Some(value)` for a write.
-    write: Option<u64>,
-    /// An mmap of `len` bytes rather than a read, read at this offset in the mapping.
-    mmap: Option<u64>,
-    /// A VFIO_DEVICE_RESET rather than an access.
-    reset: bool,
+/// A request on the command line, run in order on the open device.
+enum Op {
+    /// Print `read_<region>_<offset>=<hex>`.
+    Read { region: u32, offset: u64, len: usize },
+    Write { region: u32, offset: u64, len: usize, value: u64 },
+    /// An mmap of `len` bytes, read at `at` in the mapping.
+    Mmap { region: u32, offset: u64, len: usize, at: u64 },
+    /// VFIO_DEVICE_RESET.
+    Reset,
+    /// Sleep this many milliseconds.
+    Sleep(u64),
+    /// Read the wrapped function's hardware config space (its sysfs `config`): print
+    /// `hw_<offset>=<hex>`.
+    Hw { offset: u64, len: usize },
+    /// Read a sysfs attribute of the wrapped function: print `sysfs_<name>=<value>`.
+    Sysfs(String),
 }
 
 fn parse_num(s: &str) -> Option<u64> {
@@ -91,13 +169,28 @@ fn parse_num(s: &str) -> Option<u64> {
 
 fn parse_op(s: &str) -> Option<Op> {
     if s == "reset" {
-        return Some(Op { region: 0, offset: 0, len: 0, write: None, mmap: None, reset: true });
+        return Some(Op::Reset);
     }
-    let (is_write, rest) = match s.split_once(':')? {
-        ("read", rest) => (false, rest),
-        ("write", rest) => (true, rest),
-        ("mmap", rest) => {
-            let mut it = rest.split(':');
+    let (kind, rest) = s.split_once(':')?;
+    let mut it = rest.split(':');
+    let op = match kind {
+        "sleep" => Op::Sleep(parse_num(it.next()?)?),
+        "sysfs" => {
+            let name = it.next()?;
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return None;
+            }
+            Op::Sysfs(name.to_string())
+        }
+        "hw" => {
+            let offset = parse_num(it.next()?)?;
+            let len = usize::try_from(parse_num(it.next()?)?).ok()?;
+            if !matches!(len, 1 | 2 | 4) {
+                return None;
+            }
+            Op::Hw { offset, len }
+        }
+        "mmap" => {
             let region = u32::try_from(parse_num(it.next()?)?).ok()?;
             let offset = parse_num(it.next()?)?;
             let len = usize::try_from(parse_num(it.next()?)?).ok()?;
@@ -108,19 +201,75 @@ fn parse_op(s: &str) -> Option<Op> {
             if at + 4 > len as u64 {
                 return None;
             }
-            return Some(Op { region, offset, len, write: None, mmap: Some(at), reset: false });
+            Op::Mmap { region, offset, len, at }
+        }
+        "read" | "write" => {
+            let region = u32::try_from(parse_num(it.next()?)?).ok()?;
+            let offset = parse_num(it.next()?)?;
+            let len = usize::try_from(parse_num(it.next()?)?).ok()?;
+            if !matches!(len, 1 | 2 | 4 | 8) {
+                return None;
+            }
+            if kind == "write" {
+                Op::Write { region, offset, len, value: parse_num(it.next()?)? }
+            } else {
+                Op::Read { region, offset, len }
+            }
         }
         _ => return None,
     };
-    let mut it = rest.split(':');
-    let region = u32::try_from(parse_num(it.next()?)?).ok()?;
-    let offset = parse_num(it.next()?)?;
-    let len = usize::try_from(parse_num(it.next()?)?).ok()?;
-    let write = if is_write { Some(parse_num(it.next()?)?) } else { None };
-    if it.next().is_some() || !matches!(len, 1 | 2 | 4 | 8) {
+    if it.next().is_some() {
         return None;
     }
-    Some(Op { region, offset, len, write, mmap: None, reset: false })
+    Some(op)
+}
+
+fn parse_ops(args: &[&str]) -> Option<Vec<Op>> {
+    args.iter().map(|s| parse_op(s)).collect()
+}
+
+fn no_parent() -> vfio::Error {
+    vfio::Error {
+        what: "hw:/sysfs: requests need a wrapped PCI function (an mdev's parent)".into(),
+        err: std::io::Error::from_raw_os_error(libc::ENOENT),
+    }
+}
+
+/// Runs one request; `parent` is the sysfs directory of the wrapped function, if known.
+fn run_op(dev: &vfio::Device, parent: Option<&Path>, op: &Op) -> vfio::Result<()> {
+    match op {
+        Op::Reset => match dev.reset() {
+            Ok(()) => println!("reset=ok"),
+            Err(e) => println!("reset={}", vfio::outcome::<()>(Err(e.err))),
+        },
+        Op::Mmap { region, offset, len, at } => {
+            let key = format!("mmap_{}_{:#x}", region, offset + at);
+            match dev.mmap_read(*region, *offset, *len, *at as usize) {
+                Ok(v) => println!("{key}={v:#x}"),
+                Err(e) => println!("{key}_error={}", e.err),
+            }
+        }
+        Op::Write { region, offset, len, value } => {
+            dev.write_region(*region, *offset, &value.to_le_bytes()[..*len])?
+        }
+        Op::Read { region, offset, len } => {
+            let mut buf = [0u8; 8];
+            dev.read_region(*region, *offset, &mut buf[..*len])?;
+            println!("read_{}_{:#x}={:#x}", region, offset, u64::from_le_bytes(buf));
+        }
+        Op::Sleep(ms) => std::thread::sleep(Duration::from_millis(*ms)),
+        Op::Hw { offset, len } => {
+            let hw = vfio::HwConfig::of_dir(parent.ok_or_else(no_parent)?);
+            println!("hw_{:#x}={:#x}", offset, hw.read(*offset, *len)?);
+        }
+        Op::Sysfs(name) => {
+            let path = parent.ok_or_else(no_parent)?.join(name);
+            let v = std::fs::read_to_string(&path)
+                .map_err(|err| vfio::Error { what: format!("read {}", path.display()), err })?;
+            println!("sysfs_{name}={}", v.trim());
+        }
+    }
+    Ok(())
 }
 
 fn group_open(group: u32, device: &str, ops: &[Op]) -> vfio::Result<()> {
@@ -128,7 +277,7 @@ fn group_open(group: u32, device: &str, ops: &[Op]) -> vfio::Result<()> {
     println!("group={group}");
     println!("group_viable={}", u32::from(c.group_flags & vfio::VFIO_GROUP_FLAGS_VIABLE != 0));
     let dev = c.device(device)?;
-    show_device(&dev, ops)
+    show_device(&dev, ops, None)
 }
 
 /// Opens the cdev of `sysfs` bound to a new iommufd context and attached to its IOAS.
@@ -142,7 +291,7 @@ fn cdev_attach(sysfs: &str) -> vfio::Result<(vfio::Iommufd, vfio::Device)> {
 fn cdev_open(sysfs: &str, ops: &[Op]) -> vfio::Result<()> {
     let (_iommufd, dev) = cdev_attach(sysfs)?;
     println!("cdev={}", vfio::cdev_path(sysfs)?);
-    show_device(&dev, ops)
+    show_device(&dev, ops, vfio::parent_function(sysfs).ok().as_deref())
 }
 
 fn nvme_identify(sysfs: &str) -> vfio::Result<()> {
@@ -304,8 +453,8 @@ fn irq_trigger(sysfs: &str, kind: &str, ops: &[Op]) -> vfio::Result<()> {
         println!("user_ctrl_enable={}", u32::from(ctrl & enable_bit != 0));
     }
     for op in ops {
-        if let Some(v) = op.write {
-            dev.write_region(op.region, op.offset, &v.to_le_bytes()[..op.len])?;
+        if let Op::Write { region, offset, len, value } = op {
+            dev.write_region(*region, *offset, &value.to_le_bytes()[..*len])?;
         }
     }
     let n = efd.wait(Duration::from_secs(10))?;
@@ -386,7 +535,7 @@ fn same_group(a: &str, b: &str) -> vfio::Result<()> {
     Ok(())
 }
 
-fn show_device(dev: &vfio::Device, ops: &[Op]) -> vfio::Result<()> {
+fn show_device(dev: &vfio::Device, ops: &[Op], parent: Option<&Path>) -> vfio::Result<()> {
     let info = dev.info()?;
     println!("device_flags={:#x}", info.flags);
     println!("device_is_pci={}", u32::from(info.flags & vfio::VFIO_DEVICE_FLAGS_PCI != 0));
@@ -407,31 +556,390 @@ fn show_device(dev: &vfio::Device, ops: &[Op]) -> vfio::Result<()> {
         }
     }
     for op in ops {
-        if op.reset {
-            match dev.reset() {
-                Ok(()) => println!("reset=ok"),
-                Err(e) => println!("reset={}", vfio::outcome::<()>(Err(e.err))),
+        run_op(dev, parent, op)?;
+    }
+    Ok(())
+}
+
+/// Flushes stdout, so that a shell waiting for a line (`held`) sees it at once.
+fn flush() -> vfio::Result<()> {
+    std::io::stdout().flush().map_err(|err| vfio::Error { what: "flush stdout".into(), err })
+}
+
+fn invalid(what: String) -> vfio::Error {
+    vfio::Error { what, err: std::io::Error::from_raw_os_error(libc::EINVAL) }
+}
+
+/// How long a probe child may take (a fault blocked by a reset ends well within it).
+const PROBE_WAIT: Duration = Duration::from_secs(20);
+
+fn mmap_probe(sysfs: &str, region: u32, offset: u64, len: usize, at: usize, pre: &[Op], post: &[Op]) -> vfio::Result<()> {
+    if !at.is_multiple_of(4) || at + 4 > len {
+        return Err(invalid(format!("mmap-probe: offset {at:#x} in a mapping of {len:#x} bytes")));
+    }
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    let parent = vfio::parent_function(sysfs).ok();
+    for op in pre {
+        run_op(&dev, parent.as_deref(), op)?;
+    }
+    let map = dev.map(region, offset, len)?;
+    println!("mmap=ok");
+    // The parent's own access: its page-table entry is what a child inherits unless the
+    // mapping is revoked.
+    println!("probe_before={:#x}", map.read_u32(at));
+    for op in post {
+        run_op(&dev, parent.as_deref(), op)?;
+    }
+    flush()?;
+    let p = probe::in_child(&[map.addr(at)], PROBE_WAIT)?;
+    println!("probe_after={}", p.outcome);
+    if let Some(v) = p.values.first() {
+        println!("probe_value_after={v:#x}");
+    }
+    let (r, v) = probe::pread_u32(&dev, region, offset + at as u64);
+    println!("pread_after={r}");
+    if let Some(v) = v {
+        println!("pread_value_after={v:#x}");
+    }
+    drop(map);
+    Ok(())
+}
+
+fn reset_race(sysfs: &str, kind: &str, n: usize) -> vfio::Result<()> {
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    let kind = match kind {
+        "flr" => {
+            let exp = find_cap(&dev, 0x10)?;
+            if exp == 0 {
+                return Err(vfio::Error {
+                    what: "reset-race flr: no PCIe capability in the config region".into(),
+                    err: std::io::Error::from_raw_os_error(libc::ENODEV),
+                });
             }
-            continue;
+            probe::ResetKind::Flr { devctl: exp + 8 }
         }
-        if let Some(at) = op.mmap {
-            let key = format!("mmap_{}_{:#x}", op.region, op.offset + at);
-            match dev.mmap_read(op.region, op.offset, op.len, at as usize) {
-                Ok(v) => println!("{key}={v:#x}"),
-                Err(e) => println!("{key}_error={}", e.err),
-            }
-            continue;
+        _ => probe::ResetKind::Ioctl,
+    };
+    // BAR0's first page; the register at 0 (NVMe CAP, igbvf CTRL) reads without side effect.
+    let map = dev.map(0, 0, 4096)?;
+    println!("value_before={:#x}", map.read_u32(0));
+    let r = probe::reset_race(&dev, &map, 0, kind, n)?;
+    println!("resets={}", r.resets);
+    println!("reset_errors={}", r.reset_errors.join(","));
+    println!("resets_long={}", r.resets_long);
+    println!("reset_ms_max={}", r.reset_ms_max);
+    println!("reads_total={}", r.reads_total);
+    println!("reads_mid_reset={}", r.reads_mid_reset);
+    println!("max_read_ms={}", r.max_read_us / 1000);
+    println!("value_after={:#x}", map.read_u32(0));
+    Ok(())
+}
+
+fn whole_bar_mmap(sysfs: &str, region: u32) -> vfio::Result<()> {
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    let (info, _, caps) = dev.region_info_caps(region)?;
+    println!("size={:#x}", info.size);
+    println!("flags={:#x}", info.flags);
+    let ids: Vec<String> = caps.iter().map(|(id, _)| id.to_string()).collect();
+    println!("caps={}", ids.join(","));
+    let len = info.size as usize;
+    let map = match dev.map(region, 0, len) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("mmap={}", vfio::errno_name(&e.err));
+            return Ok(());
         }
-        match op.write {
-            Some(v) => dev.write_region(op.region, op.offset, &v.to_le_bytes()[..op.len])?,
-            None => {
-                let mut buf = [0u8; 8];
-                dev.read_region(op.region, op.offset, &mut buf[..op.len])?;
-                println!("read_{}_{:#x}={:#x}", op.region, op.offset, u64::from_le_bytes(buf));
+    };
+    println!("mmap=ok");
+    let pages = len.div_ceil(4096);
+    println!("pages={pages}");
+    flush()?;
+    let addrs: Vec<usize> = (0..pages).map(|p| map.addr(p * 4096)).collect();
+    let p = probe::in_child(&addrs, PROBE_WAIT)?;
+    println!("probe={}", p.outcome);
+    println!("read_ok={}", p.values.len());
+    let vals: Vec<String> = p.values.iter().map(|v| format!("{v:#x}")).collect();
+    println!("page_dwords={}", vals.join(","));
+    Ok(())
+}
+
+fn revoke_wait(sysfs: &str, secs: u64) -> vfio::Result<()> {
+    let (iommufd, dev) = cdev_attach(sysfs)?;
+    let map = dev.map(0, 0, 4096)?;
+    println!("value_before={:#x}", map.read_u32(0));
+    let efd = irq::EventFd::new()?;
+    dev.set_irqs(TRIGGER_FD, vfio::VFIO_PCI_REQ_IRQ_INDEX, 0, 1, &irq::fds(&[efd.raw()]))?;
+    println!("held");
+    flush()?;
+    let fired = efd.wait(Duration::from_secs(secs))? > 0;
+    println!("req_fired={}", u32::from(fired));
+    flush()?;
+    // The function is going away: the mapping must be revoked, BAR access refused.
+    let p = probe::in_child(&[map.addr(0)], PROBE_WAIT)?;
+    println!("probe_after_req={}", p.outcome);
+    let (r, _) = probe::pread_u32(&dev, 0, 0);
+    println!("pread_after_req={r}");
+    // Close everything (the mapping holds the device file too): the removal waits for it.
+    println!("closing");
+    flush()?;
+    drop(map);
+    drop(dev);
+    drop(iommufd);
+    println!("released");
+    Ok(())
+}
+
+fn err_wait(sysfs: &str, secs: u64) -> vfio::Result<()> {
+    let (iommufd, dev) = cdev_attach(sysfs)?;
+    let index = vfio::VFIO_PCI_ERR_IRQ_INDEX;
+    println!("err_count={}", dev.irq_info(index)?.count);
+    let efd = irq::EventFd::new()?;
+    dev.set_irqs(TRIGGER_FD, index, 0, 1, &irq::fds(&[efd.raw()]))?;
+    println!("held");
+    flush()?;
+    let mut n = efd.wait(Duration::from_secs(secs))?;
+    if n > 0 {
+        // A second signal for the same error would show up here.
+        n += efd.wait(Duration::from_secs(2))?;
+    }
+    println!("err_fired={n}");
+    drop(dev);
+    drop(iommufd);
+    println!("released");
+    Ok(())
+}
+
+/// `DDDD:BB:DD.F` -> (domain, bus, device, function).
+fn parse_bdf(s: &str) -> Option<(u32, u8, u8, u8)> {
+    let (dom, rest) = s.split_once(':')?;
+    let (bus, rest) = rest.split_once(':')?;
+    let (dev, func) = rest.split_once('.')?;
+    Some((
+        u32::from_str_radix(dom, 16).ok()?,
+        u8::from_str_radix(bus, 16).ok()?,
+        u8::from_str_radix(dev, 16).ok()?,
+        u8::from_str_radix(func, 16).ok()?,
+    ))
+}
+
+/// Writes a `struct aer_error_inj` (drivers/pci/pcie/aer_inject.c) to /dev/aer_inject.
+fn aer_inject(bdf: &str, uncor: u32, cor: u32) -> vfio::Result<()> {
+    let Some((domain, bus, dev, func)) = parse_bdf(bdf) else {
+        return Err(invalid(format!("aer-inject: BDF {bdf:?} (want DDDD:BB:DD.F)")));
+    };
+    // u8 bus, dev, fn; (pad); u32 uncor_status, cor_status, header_log0..3, domain: 32 bytes.
+    let mut b = vec![bus, dev, func, 0];
+    for v in [uncor, cor, 0, 0, 0, 0, domain] {
+        b.extend_from_slice(&v.to_ne_bytes());
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/aer_inject")
+        .map_err(|err| vfio::Error { what: "open /dev/aer_inject".into(), err })?;
+    f.write_all(&b).map_err(|err| vfio::Error {
+        what: format!("write /dev/aer_inject ({bdf} uncor {uncor:#x} cor {cor:#x})"),
+        err,
+    })?;
+    println!("aer_inject=ok");
+    Ok(())
+}
+
+fn config_caps(sysfs: &str) -> vfio::Result<()> {
+    let hw = vfio::HwConfig::of_dir(&vfio::parent_function(sysfs)?);
+    let (hstd, hext) = (config::std_caps(&hw)?, config::ext_caps(&hw)?);
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    let (ustd, uext) = (config::std_caps(&dev)?, config::ext_caps(&dev)?);
+    println!("hw_caps={}", config::fmt_caps(&hstd, false));
+    println!("hw_ecaps={}", config::fmt_caps(&hext, true));
+    println!("user_caps={}", config::fmt_caps(&ustd, false));
+    println!("user_ecaps={}", config::fmt_caps(&config::ext_placeholders(&uext), true));
+    println!("user_ecap_placeholders={}", uext.iter().filter(|c| c.id == 0).count());
+    let estd: Vec<_> = hstd.iter().copied().filter(|c| !config::std_hidden(c.id)).collect();
+    let eext: Vec<_> = hext.iter().copied().filter(|c| !config::ext_hidden(c.id)).collect();
+    println!("expected_user_caps={}", config::fmt_caps(&estd, false));
+    println!("expected_user_ecaps={}", config::fmt_caps(&eext, true));
+    let hstd_hidden: Vec<_> = hstd.iter().copied().filter(|c| config::std_hidden(c.id)).collect();
+    let hext_hidden: Vec<_> = hext.iter().copied().filter(|c| config::ext_hidden(c.id)).collect();
+    println!("hidden_caps={}", config::fmt_caps(&hstd_hidden, false));
+    println!("hidden_ecaps={}", config::fmt_caps(&hext_hidden, true));
+    let ro: Vec<String> = config::ro_caps(&hw, &hstd, false)?
+        .iter()
+        .map(|(c, l)| format!("{:#04x}@{:#x}+{l}", c.id, c.off))
+        .chain(config::ro_caps(&hw, &hext, true)?.iter().map(|(c, l)| format!("{:#06x}@{:#x}+{l}", c.id, c.off)))
+        .collect();
+    println!("ro_caps={}", ro.join(" "));
+    Ok(())
+}
+
+/// One register probed by `config-ro`: which range, where, how wide, which bits to flip.
+struct RoUnit {
+    range: usize,
+    off: u64,
+    len: usize,
+    xor: u64,
+}
+
+fn config_ro(sysfs: &str) -> vfio::Result<()> {
+    let hw = vfio::HwConfig::of_dir(&vfio::parent_function(sysfs)?);
+    let (hstd, hext) = (config::std_caps(&hw)?, config::ext_caps(&hw)?);
+    // (name, extended?) of each range, and its registers past the header.
+    let mut ranges: Vec<(String, bool)> = Vec::new();
+    let mut units = Vec::new();
+    for (ext, caps) in [(false, &hstd), (true, &hext)] {
+        for (c, len) in config::ro_caps(&hw, caps, ext)? {
+            let name = if ext { format!("ecap{:#06x}", c.id) } else { format!("cap{:#04x}", c.id) };
+            ranges.push((format!("{name}@{:#x}+{len}", c.off), ext));
+            let mut o = c.off + 4;
+            while o < c.off + len {
+                let l = if c.off + len - o >= 4 { 4 } else { 2 };
+                units.push(RoUnit { range: ranges.len() - 1, off: o, len: l, xor: (1u64 << (8 * l)) - 1 });
+                o += l as u64;
             }
         }
     }
+    // PCIe Link Control: read-only for the user. Flip ASPM Control, Common Clock
+    // Configuration and Extended Synch only (no retrain, no link disable).
+    if let Some(exp) = hstd.iter().find(|c| c.id == 0x10) {
+        ranges.push((format!("lnkctl@{:#x}+2", exp.off + 0x10), false));
+        units.push(RoUnit { range: ranges.len() - 1, off: exp.off + 0x10, len: 2, xor: 0x00c3 });
+    }
+    let names: Vec<&str> = ranges.iter().map(|(n, _)| n.as_str()).collect();
+    println!("ro_ranges={}", names.join(" "));
+    println!("ro_units={}", units.len());
+
+    // Which of them the hardware lets a direct write change (restored at once): a write that
+    // reached the hardware through the mdev would show there.
+    let mut writable = vec![false; ranges.len()];
+    for u in &units {
+        let orig = hw.read(u.off, u.len)?;
+        hw.write(u.off, u.len, orig ^ u.xor)?;
+        let back = hw.read(u.off, u.len)?;
+        hw.write(u.off, u.len, orig)?;
+        if back != orig {
+            writable[u.range] = true;
+        }
+    }
+    let w: Vec<&str> = ranges.iter().zip(&writable).filter(|(_, w)| **w).map(|((n, _), _)| n.as_str()).collect();
+    println!("ro_hw_writable={}", w.join(" "));
+
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    let cfg = vfio::VFIO_PCI_CONFIG_REGION_INDEX;
+    let (mut changed, mut errors) = (Vec::new(), Vec::new());
+    let mut exercised = vec![false; ranges.len()];
+    for u in &units {
+        let before = hw.read(u.off, u.len)?;
+        match dev.write_reg(cfg, u.off, u.len, before ^ u.xor) {
+            Ok(()) => exercised[u.range] = true,
+            Err(e) => errors.push(format!("{:#x}:{}", u.off, vfio::errno_name(&e.err))),
+        }
+        let after = hw.read(u.off, u.len)?;
+        if after != before {
+            changed.push(format!("{:#x}:{before:#x}->{after:#x}", u.off));
+            hw.write(u.off, u.len, before)?;
+        }
+    }
+    let ex: Vec<&str> = ranges.iter().zip(&exercised).filter(|(_, e)| **e).map(|((n, _), _)| n.as_str()).collect();
+    println!("ro_exercised={}", ex.join(" "));
+    let ecaps = ranges.iter().zip(&exercised).filter(|((_, ext), e)| *ext && **e).count();
+    println!("ro_ecaps_exercised={ecaps}");
+    println!("ro_changed={}", changed.join(" "));
+    println!("ro_write_errors={}", errors.join(" "));
     Ok(())
+}
+
+fn print_identify(prefix: &str, ctrl: &nvme::Nvme, c: &vfio::Result<nvme::Completion>) {
+    match c {
+        Ok(c) => {
+            println!("{prefix}status={:#x}", c.status);
+            let id = ctrl.data.bytes(0, 64);
+            println!("{prefix}vid={:#06x}", u16::from_le_bytes([id[0], id[1]]));
+            println!("{prefix}sn={}", nvme::ascii(&id[4..24]));
+            println!("{prefix}mn={}", nvme::ascii(&id[24..64]));
+        }
+        Err(e) => println!("{prefix}status={}", vfio::errno_name(&e.err)),
+    }
+}
+
+fn group_iommufd_identify(sysfs: &str) -> vfio::Result<()> {
+    let group = vfio::sysfs_group(sysfs)?;
+    let name = Path::new(sysfs).file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    let g = vfio::CompatGroup::open(group)?;
+    println!("group={group}");
+    println!("group_viable={}", u32::from(g.group_flags & vfio::VFIO_GROUP_FLAGS_VIABLE != 0));
+    println!("type1v2={}", g.type1v2);
+    let dev = g.device(&name)?;
+    println!("device_fd=ok");
+    let mut ctrl = nvme::Nvme::init(&dev, &g)?;
+    let c = ctrl.identify_controller(1, Duration::from_secs(30));
+    print_identify("identify_", &ctrl, &c);
+    c?;
+    ctrl.shutdown()?;
+    for iova in [nvme::IOVA_SQ, nvme::IOVA_CQ, nvme::IOVA_DATA] {
+        g.unmap_dma(iova, 4096)?;
+    }
+    println!("unmap_dma=ok");
+    Ok(())
+}
+
+fn ioas_swap(sysfs: &str) -> vfio::Result<()> {
+    let ictx = vfio::Iommufd::open()?;
+    let (a, b, c) = (ictx.ioas, ictx.alloc_ioas()?, ictx.alloc_ioas()?);
+    let dev = vfio::cdev_bind(&vfio::cdev_path(sysfs)?, &ictx)?;
+    dev.attach_pt(a)?;
+    let mut ctrl = nvme::Nvme::new(&dev)?;
+    ctrl.map(&ictx.ioas(a))?;
+    ctrl.enable()?;
+    let r = ctrl.identify_controller(1, Duration::from_secs(30));
+    print_identify("a_", &ctrl, &r);
+    r?;
+
+    // Detached: the device's DMA is blocked; the command cannot even be fetched.
+    let d = dev.detach();
+    println!("detach={}", vfio::result_name(&d));
+    d?;
+    ctrl.data.write(0, &[0xa5; 64]);
+    match ctrl.identify_controller(2, Duration::from_secs(5)) {
+        Ok(c) => println!("detached_status={:#x}", c.status),
+        Err(e) => println!("detached_status={}", vfio::errno_name(&e.err)),
+    }
+    let untouched = ctrl.data.bytes(0, 64).iter().all(|&x| x == 0xa5);
+    println!("detached_buffer_untouched={}", u32::from(untouched));
+
+    // Attached again, to B with the same pages. The failed fetch may have left the
+    // controller in a fatal state: reset the function and restart it.
+    ctrl.map(&ictx.ioas(b))?;
+    let r = dev.attach_pt(b);
+    println!("attach_b={}", vfio::result_name(&r));
+    r?;
+    dev.reset()?;
+    ctrl.enable()?;
+    let r = ctrl.identify_controller(3, Duration::from_secs(30));
+    print_identify("b_", &ctrl, &r);
+    r?;
+
+    // Replaced by C while attached to B: C maps the same queues but another data page.
+    let cdata = nvme::DmaPage::new().map_err(|err| vfio::Error { what: "mmap C's data page".into(), err })?;
+    let (sq, cq) = ctrl.queue_vas();
+    ictx.map_in(c, sq, 4096, nvme::IOVA_SQ)?;
+    ictx.map_in(c, cq, 4096, nvme::IOVA_CQ)?;
+    ictx.map_in(c, cdata.va(), 4096, nvme::IOVA_DATA)?;
+    ctrl.data.write(0, &[0xa5; 64]);
+    cdata.write(0, &[0x5a; 64]);
+    let r = dev.attach_pt(c);
+    println!("attach_c={}", vfio::result_name(&r));
+    r?;
+    match ctrl.identify_controller(4, Duration::from_secs(30)) {
+        Ok(cpl) => {
+            println!("c_status={:#x}", cpl.status);
+            let id = cdata.bytes(0, 64);
+            println!("c_vid={:#06x}", u16::from_le_bytes([id[0], id[1]]));
+            println!("c_sn={}", nvme::ascii(&id[4..24]));
+        }
+        Err(e) => println!("c_status={}", vfio::errno_name(&e.err)),
+    }
+    let untouched = ctrl.data.bytes(0, 64).iter().all(|&x| x == 0xa5);
+    println!("c_b_page_untouched={}", u32::from(untouched));
+    ctrl.shutdown()
 }
 
 fn usage() -> ExitCode {
@@ -447,6 +955,17 @@ fn usage() -> ExitCode {
     eprintln!("       mpw-vfio-client irq-trigger <sysfs dev> msi|msix [write:R:OFF:LEN:VAL]...");
     eprintln!("       mpw-vfio-client irq-bad-args <sysfs dev>");
     eprintln!("       mpw-vfio-client req-wait <sysfs dev> <seconds>");
+    eprintln!("       mpw-vfio-client mmap-probe <sysfs dev> <region> <offset> <len> <at> [OP...] [then OP...]");
+    eprintln!("       mpw-vfio-client reset-race <sysfs dev> ioctl|flr <n>");
+    eprintln!("       mpw-vfio-client whole-bar-mmap <sysfs dev> <region>");
+    eprintln!("       mpw-vfio-client revoke-wait <sysfs dev> <seconds>");
+    eprintln!("       mpw-vfio-client err-wait <sysfs dev> <seconds>");
+    eprintln!("       mpw-vfio-client aer-inject <DDDD:BB:DD.F> <uncor_status> [cor_status]");
+    eprintln!("       mpw-vfio-client config-caps <sysfs dev>");
+    eprintln!("       mpw-vfio-client config-ro <sysfs dev>");
+    eprintln!("       mpw-vfio-client group-iommufd-identify <sysfs dev>");
+    eprintln!("       mpw-vfio-client ioas-swap <sysfs dev>");
+    eprintln!("       mpw-vfio-client fuzz <sysfs dev> <operations> <seed>");
     ExitCode::from(2)
 }
 
@@ -455,13 +974,13 @@ fn main() -> ExitCode {
     let r = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["group-open", group, device, rest @ ..] => {
             let Ok(g) = group.parse() else { return usage() };
-            let Some(ops) = rest.iter().map(|s| parse_op(s)).collect::<Option<Vec<_>>>() else {
+            let Some(ops) = parse_ops(rest) else {
                 return usage();
             };
             group_open(g, device, &ops)
         }
         ["cdev-open", sysfs, rest @ ..] => {
-            let Some(ops) = rest.iter().map(|s| parse_op(s)).collect::<Option<Vec<_>>>() else {
+            let Some(ops) = parse_ops(rest) else {
                 return usage();
             };
             cdev_open(sysfs, &ops)
@@ -478,7 +997,7 @@ fn main() -> ExitCode {
         ["irq-loopback", sysfs] => irq_loopback(sysfs),
         ["irq-bad-args", sysfs] => irq_bad_args(sysfs),
         ["irq-trigger", sysfs, kind @ ("msi" | "msix"), rest @ ..] => {
-            let Some(ops) = rest.iter().map(|s| parse_op(s)).collect::<Option<Vec<_>>>() else {
+            let Some(ops) = parse_ops(rest) else {
                 return usage();
             };
             irq_trigger(sysfs, kind, &ops)
@@ -486,6 +1005,52 @@ fn main() -> ExitCode {
         ["req-wait", sysfs, secs] => match secs.parse() {
             Ok(s) => req_wait(sysfs, s),
             Err(_) => return usage(),
+        },
+        ["mmap-probe", sysfs, region, offset, len, at, rest @ ..] => {
+            let nums = (parse_num(region), parse_num(offset), parse_num(len), parse_num(at));
+            let (Some(region), Some(offset), Some(len), Some(at)) = nums else { return usage() };
+            let (pre, post) = match rest.iter().position(|a| *a == "then") {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (&rest[..0], rest),
+            };
+            let (Some(pre), Some(post)) = (parse_ops(pre), parse_ops(post)) else { return usage() };
+            let (Ok(region), Ok(len), Ok(at)) = (u32::try_from(region), usize::try_from(len), usize::try_from(at)) else {
+                return usage();
+            };
+            mmap_probe(sysfs, region, offset, len, at, &pre, &post)
+        }
+        ["reset-race", sysfs, kind @ ("ioctl" | "flr"), n] => match n.parse() {
+            Ok(n) => reset_race(sysfs, kind, n),
+            Err(_) => return usage(),
+        },
+        ["whole-bar-mmap", sysfs, region] => match parse_num(region).and_then(|r| u32::try_from(r).ok()) {
+            Some(r) => whole_bar_mmap(sysfs, r),
+            None => return usage(),
+        },
+        ["revoke-wait", sysfs, secs] => match secs.parse() {
+            Ok(s) => revoke_wait(sysfs, s),
+            Err(_) => return usage(),
+        },
+        ["err-wait", sysfs, secs] => match secs.parse() {
+            Ok(s) => err_wait(sysfs, s),
+            Err(_) => return usage(),
+        },
+        ["aer-inject", bdf, uncor, rest @ ..] if rest.len() <= 1 => {
+            let hex = |s: &str| u32::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+            let cor = match rest.first() {
+                Some(c) => hex(c),
+                None => Some(0),
+            };
+            let (Some(uncor), Some(cor)) = (hex(uncor), cor) else { return usage() };
+            aer_inject(bdf, uncor, cor)
+        }
+        ["config-caps", sysfs] => config_caps(sysfs),
+        ["config-ro", sysfs] => config_ro(sysfs),
+        ["group-iommufd-identify", sysfs] => group_iommufd_identify(sysfs),
+        ["ioas-swap", sysfs] => ioas_swap(sysfs),
+        ["fuzz", sysfs, ops, seed] => match (ops.parse(), parse_num(seed)) {
+            (Ok(ops), Some(seed)) => fuzz::fuzz(sysfs, ops, seed),
+            _ => return usage(),
         },
         _ => return usage(),
     };

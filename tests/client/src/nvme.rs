@@ -9,8 +9,12 @@
 //! always interrupt-enabled on vector 0 (there is no IEN bit for it, and INTMS/INTMC apply
 //! only to pin and MSI interrupts), so with MSI-X enabled through VFIO_DEVICE_SET_IRQS before
 //! `init` each completion also raises MSI-X vector 0 (`nvme-irq`).
+//!
+//! The pages are mapped through a `DmaMap`: an IOAS of an iommufd context, or a VFIO group
+//! whose container is iommufd (type1 compatibility). `new`, `map` and `enable` let a caller
+//! map the same pages into several IOASes and restart the controller after a reset.
 
-use crate::vfio::{Device, Error, Iommufd, Result};
+use crate::vfio::{Device, DmaMap, Error, Result};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -39,7 +43,7 @@ pub struct DmaPage {
 }
 
 impl DmaPage {
-    fn new() -> io::Result<Self> {
+    pub fn new() -> io::Result<Self> {
         // SAFETY: A fresh private anonymous mapping; nothing else refers to it.
         let p = unsafe {
             libc::mmap(
@@ -57,7 +61,7 @@ impl DmaPage {
         Ok(Self { ptr: p.cast() })
     }
 
-    fn va(&self) -> u64 {
+    pub fn va(&self) -> u64 {
         self.ptr as u64
     }
 
@@ -109,11 +113,19 @@ pub struct Completion {
 
 impl<'a> Nvme<'a> {
     /// Maps the queues and data page at their IOVAs, resets and enables the controller.
-    pub fn init(dev: &'a Device, iommufd: &Iommufd) -> Result<Self> {
+    pub fn init(dev: &'a Device, dma: &dyn DmaMap) -> Result<Self> {
+        let mut n = Self::new(dev)?;
+        n.map(dma)?;
+        n.enable()?;
+        Ok(n)
+    }
+
+    /// The controller's pages, not yet mapped; the controller is not touched.
+    pub fn new(dev: &'a Device) -> Result<Self> {
         let page = |what: &str| {
             DmaPage::new().map_err(|err| Error { what: format!("mmap {what}"), err })
         };
-        let n = Self {
+        Ok(Self {
             dev,
             sq: page("submission queue")?,
             cq: page("completion queue")?,
@@ -122,11 +134,26 @@ impl<'a> Nvme<'a> {
             cq_head: 0,
             phase: 1,
             doorbell_stride: 4,
-        };
-        iommufd.map(n.sq.va(), PAGE as u64, IOVA_SQ)?;
-        iommufd.map(n.cq.va(), PAGE as u64, IOVA_CQ)?;
-        iommufd.map(n.data.va(), PAGE as u64, IOVA_DATA)?;
+        })
+    }
 
+    /// Maps the submission queue, completion queue and data page at their IOVAs.
+    pub fn map(&self, dma: &dyn DmaMap) -> Result<()> {
+        dma.map_dma(self.sq.va(), PAGE as u64, IOVA_SQ)?;
+        dma.map_dma(self.cq.va(), PAGE as u64, IOVA_CQ)?;
+        dma.map_dma(self.data.va(), PAGE as u64, IOVA_DATA)
+    }
+
+    /// The user addresses of the submission and completion queue pages (to map them
+    /// elsewhere).
+    pub fn queue_vas(&self) -> (u64, u64) {
+        (self.sq.va(), self.cq.va())
+    }
+
+    /// Turns bus mastering on, resets the controller (CC.EN=0) and enables it with empty
+    /// admin queues at IOVA_SQ / IOVA_CQ.
+    pub fn enable(&mut self) -> Result<()> {
+        let dev = self.dev;
         // Bus mastering: the device may now DMA (to the user's IOAS only).
         let cmd = dev.read_reg(7, 0x4, 4)? as u16;
         dev.write_reg(7, 0x4, 2, u64::from(cmd | 0x6))?;
@@ -136,13 +163,18 @@ impl<'a> Nvme<'a> {
         let to = Duration::from_millis(500 * ((cap >> 24) & 0xff).max(1)) + Duration::from_secs(30);
         dev.write_reg(BAR0, REG_CC, 4, 0)?;
         Self::wait_ready(dev, false, to)?;
+        // A restarted controller starts with empty queues: no stale completion may look new.
+        self.cq.write(0, &[0; PAGE]);
+        self.sq_tail = 0;
+        self.cq_head = 0;
+        self.phase = 1;
+        self.doorbell_stride = stride;
         dev.write_reg(BAR0, REG_AQA, 4, ((QUEUE_ENTRIES - 1) << 16) | (QUEUE_ENTRIES - 1))?;
         dev.write_reg(BAR0, REG_ASQ, 8, IOVA_SQ)?;
         dev.write_reg(BAR0, REG_ACQ, 8, IOVA_CQ)?;
         // EN, 4 KiB pages, NVM command set, 64-byte SQEs (2^6), 16-byte CQEs (2^4).
         dev.write_reg(BAR0, REG_CC, 4, 1 | (6 << 16) | (4 << 20))?;
-        Self::wait_ready(dev, true, to)?;
-        Ok(Self { doorbell_stride: stride, ..n })
+        Self::wait_ready(dev, true, to)
     }
 
     fn wait_ready(dev: &Device, ready: bool, to: Duration) -> Result<()> {

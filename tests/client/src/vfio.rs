@@ -29,6 +29,12 @@ pub const VFIO_DEVICE_GET_IRQ_INFO: u64 = vfio_io(9);
 pub const VFIO_DEVICE_SET_IRQS: u64 = vfio_io(10);
 pub const VFIO_DEVICE_BIND_IOMMUFD: u64 = vfio_io(18);
 pub const VFIO_DEVICE_ATTACH_IOMMUFD_PT: u64 = vfio_io(19);
+pub const VFIO_DEVICE_DETACH_IOMMUFD_PT: u64 = vfio_io(20);
+/// Type1 ioctls, which iommufd also answers on its own fd (drivers/iommu/iommufd/vfio_compat.c).
+pub const VFIO_IOMMU_MAP_DMA: u64 = vfio_io(13);
+pub const VFIO_IOMMU_UNMAP_DMA: u64 = vfio_io(14);
+pub const VFIO_DMA_MAP_FLAG_READ: u32 = 1 << 0;
+pub const VFIO_DMA_MAP_FLAG_WRITE: u32 = 1 << 1;
 
 /// iommufd ioctls share the VFIO type: `_IO(';', 0x80 + n)`.
 const fn iommufd_io(nr: u64) -> u64 {
@@ -46,6 +52,10 @@ pub const VFIO_TYPE1V2_IOMMU: u64 = 3;
 pub const VFIO_GROUP_FLAGS_VIABLE: u32 = 1 << 0;
 pub const VFIO_DEVICE_FLAGS_PCI: u32 = 1 << 1;
 pub const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
+/// `struct vfio_region_info` flag: a capability chain follows (`cap_offset`).
+pub const VFIO_REGION_INFO_FLAG_CAPS: u32 = 1 << 3;
+/// Region-info capability ID of the sparse-mmap areas (MSIX_MAPPABLE is 3).
+pub const VFIO_REGION_INFO_CAP_SPARSE_MMAP: u16 = 1;
 pub const VFIO_PCI_NUM_REGIONS: u32 = 9;
 
 /// IRQ indexes of a vfio-pci device.
@@ -130,6 +140,35 @@ struct AttachPt {
 
 #[repr(C)]
 #[derive(Default)]
+struct DetachPt {
+    argsz: u32,
+    flags: u32,
+    pasid: u32,
+}
+
+/// `struct vfio_iommu_type1_dma_map`.
+#[repr(C)]
+#[derive(Default)]
+struct Type1DmaMap {
+    argsz: u32,
+    flags: u32,
+    vaddr: u64,
+    iova: u64,
+    size: u64,
+}
+
+/// `struct vfio_iommu_type1_dma_unmap` (without the dirty bitmap).
+#[repr(C)]
+#[derive(Default)]
+struct Type1DmaUnmap {
+    argsz: u32,
+    flags: u32,
+    iova: u64,
+    size: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
 struct IoasAlloc {
     size: u32,
     flags: u32,
@@ -186,7 +225,34 @@ pub fn outcome<T>(r: io::Result<T>) -> String {
     }
 }
 
-fn ctx<T>(what: impl Into<String>, r: io::Result<T>) -> Result<T> {
+/// The errno's name for the errors the new commands report as values (`EIO`, ...), else the
+/// error's text.
+pub fn errno_name(e: &io::Error) -> String {
+    let name = match e.raw_os_error() {
+        Some(libc::EIO) => "EIO",
+        Some(libc::EINVAL) => "EINVAL",
+        Some(libc::EBUSY) => "EBUSY",
+        Some(libc::EAGAIN) => "EAGAIN",
+        Some(libc::ENODEV) => "ENODEV",
+        Some(libc::ENOTTY) => "ENOTTY",
+        Some(libc::EOPNOTSUPP) => "EOPNOTSUPP",
+        Some(libc::EPERM) => "EPERM",
+        Some(libc::EFAULT) => "EFAULT",
+        Some(libc::ETIMEDOUT) => "ETIMEDOUT",
+        _ => return e.to_string(),
+    };
+    name.into()
+}
+
+/// `ok` or the errno's name (see `errno_name`).
+pub fn result_name<T>(r: &Result<T>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => errno_name(&e.err),
+    }
+}
+
+pub(crate) fn ctx<T>(what: impl Into<String>, r: io::Result<T>) -> Result<T> {
     r.map_err(|err| Error { what: what.into(), err })
 }
 
@@ -263,20 +329,11 @@ impl Container {
 
     /// `VFIO_GROUP_GET_DEVICE_FD` for the device called `name` (an mdev UUID or a BDF).
     pub fn device(&self, name: &str) -> Result<Device> {
-        let cname = std::ffi::CString::new(name).map_err(|_| Error {
-            what: format!("device name {name:?}"),
-            err: io::Error::from_raw_os_error(libc::EINVAL),
-        })?;
-        // SAFETY: The argument is a NUL-terminated string that outlives the call.
-        let fd = ctx(format!("VFIO_GROUP_GET_DEVICE_FD {name}"), unsafe {
-            ioctl(&self.group, VFIO_GROUP_GET_DEVICE_FD, cname.as_ptr() as _)
-        })?;
-        // SAFETY: The ioctl returned a new file descriptor that nothing else owns.
-        Ok(Device { file: unsafe { File::from_raw_fd(fd) } })
+        device_fd(&self.group, name)
     }
 }
 
-/// An iommufd context (`/dev/iommu`) with one IOAS.
+/// An iommufd context (`/dev/iommu`) with one IOAS (more with `alloc_ioas`).
 pub struct Iommufd {
     pub file: File,
     pub ioas: u32,
@@ -285,23 +342,41 @@ pub struct Iommufd {
 impl Iommufd {
     pub fn open() -> Result<Self> {
         let file = open_rw("/dev/iommu")?;
+        let ioas = Self::alloc_on(&file)?;
+        Ok(Self { file, ioas })
+    }
+
+    fn alloc_on(file: &File) -> Result<u32> {
         let mut a = IoasAlloc { size: size_of::<IoasAlloc>() as u32, ..Default::default() };
-        ctx("IOMMU_IOAS_ALLOC", ioctl_ptr(&file, IOMMU_IOAS_ALLOC, &mut a))?;
-        Ok(Self { file, ioas: a.out_ioas_id })
+        ctx("IOMMU_IOAS_ALLOC", ioctl_ptr(file, IOMMU_IOAS_ALLOC, &mut a))?;
+        Ok(a.out_ioas_id)
+    }
+
+    /// Allocates another IOAS in this context; returns its ID.
+    pub fn alloc_ioas(&self) -> Result<u32> {
+        Self::alloc_on(&self.file)
     }
 
     /// Maps `len` bytes of this process at `va` to `iova`, readable and writable by DMA.
     pub fn map(&self, va: u64, len: u64, iova: u64) -> Result<()> {
+        self.map_in(self.ioas, va, len, iova)
+    }
+
+    /// As `map`, into the IOAS `ioas` of this context.
+    pub fn map_in(&self, ioas: u32, va: u64, len: u64, iova: u64) -> Result<()> {
         let mut m = IoasMap {
             size: size_of::<IoasMap>() as u32,
             flags: IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
-            ioas_id: self.ioas,
+            ioas_id: ioas,
             user_va: va,
             length: len,
             iova,
             ..Default::default()
         };
-        ctx(format!("IOMMU_IOAS_MAP {iova:#x}+{len:#x}"), ioctl_ptr(&self.file, IOMMU_IOAS_MAP, &mut m))?;
+        ctx(
+            format!("IOMMU_IOAS_MAP ioas {ioas} {iova:#x}+{len:#x}"),
+            ioctl_ptr(&self.file, IOMMU_IOAS_MAP, &mut m),
+        )?;
         Ok(())
     }
 
@@ -315,6 +390,131 @@ impl Iommufd {
         ctx(format!("IOMMU_IOAS_UNMAP {iova:#x}+{len:#x}"), ioctl_ptr(&self.file, IOMMU_IOAS_UNMAP, &mut u))?;
         Ok(())
     }
+
+    /// The IOAS `ioas` of this context as a DMA mapper.
+    pub fn ioas(&self, ioas: u32) -> Ioas<'_> {
+        Ioas { ctx: self, id: ioas }
+    }
+}
+
+/// Something that maps this process's memory for the device's DMA at a fixed IOVA: an IOAS
+/// of an iommufd context, or a type1-compatible container.
+pub trait DmaMap {
+    fn map_dma(&self, va: u64, len: u64, iova: u64) -> Result<()>;
+}
+
+impl DmaMap for Iommufd {
+    fn map_dma(&self, va: u64, len: u64, iova: u64) -> Result<()> {
+        self.map(va, len, iova)
+    }
+}
+
+/// One IOAS of an iommufd context.
+pub struct Ioas<'a> {
+    ctx: &'a Iommufd,
+    pub id: u32,
+}
+
+impl DmaMap for Ioas<'_> {
+    fn map_dma(&self, va: u64, len: u64, iova: u64) -> Result<()> {
+        self.ctx.map_in(self.id, va, len, iova)
+    }
+}
+
+/// A VFIO group whose container is an iommufd context (iommufd's type1 compatibility,
+/// drivers/iommu/iommufd/vfio_compat.c): the group is attached with
+/// `VFIO_GROUP_SET_CONTAINER(<fd of /dev/iommu>)`, and the iommufd fd answers the type1
+/// container ioctls.
+pub struct CompatGroup {
+    pub group: File,
+    pub iommufd: File,
+    pub group_flags: u32,
+    /// `VFIO_CHECK_EXTENSION(VFIO_TYPE1v2_IOMMU)` on the iommufd fd.
+    pub type1v2: i32,
+}
+
+impl CompatGroup {
+    pub fn open(group: u32) -> Result<Self> {
+        let group = open_rw(&format!("/dev/vfio/{group}"))?;
+        let mut status = GroupStatus { argsz: size_of::<GroupStatus>() as u32, flags: 0 };
+        ctx("VFIO_GROUP_GET_STATUS", ioctl_ptr(&group, VFIO_GROUP_GET_STATUS, &mut status))?;
+        let iommufd = open_rw("/dev/iommu")?;
+        let mut fd = iommufd.as_raw_fd();
+        ctx(
+            "VFIO_GROUP_SET_CONTAINER (fd of /dev/iommu)",
+            ioctl_ptr(&group, VFIO_GROUP_SET_CONTAINER, &mut fd),
+        )?;
+        // SAFETY: VFIO_CHECK_EXTENSION and VFIO_SET_IOMMU take an integer.
+        let type1v2 = ctx("VFIO_CHECK_EXTENSION on /dev/iommu", unsafe {
+            ioctl(&iommufd, VFIO_CHECK_EXTENSION, VFIO_TYPE1V2_IOMMU as _)
+        })?;
+        // SAFETY: As above.
+        ctx("VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU) on /dev/iommu", unsafe {
+            ioctl(&iommufd, VFIO_SET_IOMMU, VFIO_TYPE1V2_IOMMU as _)
+        })?;
+        Ok(Self { group, iommufd, group_flags: status.flags, type1v2 })
+    }
+
+    /// `VFIO_GROUP_GET_DEVICE_FD` for the device called `name`.
+    pub fn device(&self, name: &str) -> Result<Device> {
+        device_fd(&self.group, name)
+    }
+
+    /// `VFIO_IOMMU_UNMAP_DMA` on the iommufd fd.
+    pub fn unmap_dma(&self, iova: u64, len: u64) -> Result<()> {
+        let mut u = Type1DmaUnmap { argsz: size_of::<Type1DmaUnmap>() as u32, flags: 0, iova, size: len };
+        ctx(
+            format!("VFIO_IOMMU_UNMAP_DMA {iova:#x}+{len:#x}"),
+            ioctl_ptr(&self.iommufd, VFIO_IOMMU_UNMAP_DMA, &mut u),
+        )?;
+        Ok(())
+    }
+}
+
+impl DmaMap for CompatGroup {
+    /// `VFIO_IOMMU_MAP_DMA` on the iommufd fd, readable and writable.
+    fn map_dma(&self, va: u64, len: u64, iova: u64) -> Result<()> {
+        let mut m = Type1DmaMap {
+            argsz: size_of::<Type1DmaMap>() as u32,
+            flags: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+            vaddr: va,
+            iova,
+            size: len,
+        };
+        ctx(
+            format!("VFIO_IOMMU_MAP_DMA {iova:#x}+{len:#x}"),
+            ioctl_ptr(&self.iommufd, VFIO_IOMMU_MAP_DMA, &mut m),
+        )?;
+        Ok(())
+    }
+}
+
+/// `VFIO_GROUP_GET_DEVICE_FD` on `group` for the device called `name`.
+fn device_fd(group: &File, name: &str) -> Result<Device> {
+    let cname = std::ffi::CString::new(name).map_err(|_| Error {
+        what: format!("device name {name:?}"),
+        err: io::Error::from_raw_os_error(libc::EINVAL),
+    })?;
+    // SAFETY: The argument is a NUL-terminated string that outlives the call.
+    let fd = ctx(format!("VFIO_GROUP_GET_DEVICE_FD {name}"), unsafe {
+        ioctl(group, VFIO_GROUP_GET_DEVICE_FD, cname.as_ptr() as _)
+    })?;
+    // SAFETY: The ioctl returned a new file descriptor that nothing else owns.
+    Ok(Device { file: unsafe { File::from_raw_fd(fd) } })
+}
+
+/// The IOMMU group number of a device from its sysfs directory (`<dev>/iommu_group`).
+pub fn sysfs_group(sysfs_dev: &str) -> Result<u32> {
+    let link = format!("{sysfs_dev}/iommu_group");
+    let target = ctx(format!("readlink {link}"), std::fs::read_link(&link))?;
+    target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error {
+            what: format!("IOMMU group of {sysfs_dev}: {}", target.display()),
+            err: io::Error::from_raw_os_error(libc::ENOENT),
+        })
 }
 
 /// Finds the cdev of a VFIO device from its sysfs directory (`<dev>/vfio-dev/vfioN`), as
@@ -342,6 +542,10 @@ pub fn cdev_bind(path: &str, iommufd: &Iommufd) -> Result<Device> {
     ctx(format!("VFIO_DEVICE_BIND_IOMMUFD {path}"), ioctl_ptr(&file, VFIO_DEVICE_BIND_IOMMUFD, &mut b))?;
     Ok(Device { file })
 }
+
+/// A region's info, the raw answer of `VFIO_DEVICE_GET_REGION_INFO`, and its capability
+/// chain as (capability ID, byte offset in the answer).
+pub type RegionInfoCaps = (RegionInfo, Vec<u8>, Vec<(u16, usize)>);
 
 /// An open VFIO device file.
 pub struct Device {
@@ -424,55 +628,90 @@ impl Device {
 
     /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` to the IOAS of `iommufd`.
     pub fn attach(&self, iommufd: &Iommufd) -> Result<()> {
-        let mut a = AttachPt {
-            argsz: size_of::<AttachPt>() as u32,
-            pt_id: iommufd.ioas,
-            ..Default::default()
-        };
-        ctx("VFIO_DEVICE_ATTACH_IOMMUFD_PT", ioctl_ptr(&self.file, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &mut a))?;
+        self.attach_pt(iommufd.ioas)
+    }
+
+    /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` to the page table (IOAS) `pt_id`: an attach, or a
+    /// replacement while attached.
+    pub fn attach_pt(&self, pt_id: u32) -> Result<()> {
+        let mut a = AttachPt { argsz: size_of::<AttachPt>() as u32, pt_id, ..Default::default() };
+        ctx(
+            format!("VFIO_DEVICE_ATTACH_IOMMUFD_PT {pt_id}"),
+            ioctl_ptr(&self.file, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &mut a),
+        )?;
         Ok(())
+    }
+
+    /// `VFIO_DEVICE_DETACH_IOMMUFD_PT`: the device's DMA is blocked afterwards.
+    pub fn detach(&self) -> Result<()> {
+        let mut d = DetachPt { argsz: size_of::<DetachPt>() as u32, ..Default::default() };
+        ctx("VFIO_DEVICE_DETACH_IOMMUFD_PT", ioctl_ptr(&self.file, VFIO_DEVICE_DETACH_IOMMUFD_PT, &mut d))?;
+        Ok(())
+    }
+
+    /// `VFIO_DEVICE_GET_REGION_INFO` with room for a capability chain: the info, the raw
+    /// answer, and the chain as (capability ID, byte offset in the answer).
+    pub fn region_info_caps(&self, index: u32) -> Result<RegionInfoCaps> {
+        const SIZE: usize = 4096;
+        let mut buf = vec![0u64; SIZE / 8];
+        let b = buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: `buf` is SIZE bytes and 8-byte aligned; the header fields are written in
+        // place.
+        unsafe {
+            *b.cast::<u32>() = SIZE as u32; // argsz
+            *b.add(8).cast::<u32>() = index;
+        }
+        // SAFETY: `buf` is a writable SIZE-byte buffer, as argsz says, that outlives the call.
+        ctx(format!("VFIO_DEVICE_GET_REGION_INFO {index} (caps)"), unsafe {
+            ioctl(&self.file, VFIO_DEVICE_GET_REGION_INFO, buf.as_mut_ptr() as libc::c_ulong)
+        })?;
+        let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap_or([0; 4]));
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8]));
+        let info = RegionInfo {
+            argsz: u32_at(0),
+            flags: u32_at(4),
+            index: u32_at(8),
+            cap_offset: u32_at(12),
+            size: u64_at(16),
+            offset: u64_at(24),
+        };
+        let mut caps = Vec::new();
+        if info.flags & VFIO_REGION_INFO_FLAG_CAPS != 0 {
+            let mut next = info.cap_offset as usize;
+            // Each header is 8 bytes: a chain of more than SIZE / 8 entries loops.
+            while next != 0 && next + 8 <= bytes.len() && caps.len() < SIZE / 8 {
+                caps.push((u16::from_le_bytes([bytes[next], bytes[next + 1]]), next));
+                next = u32_at(next + 4) as usize;
+            }
+        }
+        Ok((info, bytes, caps))
     }
 
     /// The sparse-mmap areas of region `index` (`None`: no sparse-mmap capability).
     pub fn sparse_areas(&self, index: u32) -> Result<Option<Vec<(u64, u64)>>> {
-        let mut buf = [0u64; 64];
-        let b = buf.as_mut_ptr().cast::<u8>();
-        // SAFETY: `buf` is 512 bytes; the header fields are written in place.
-        unsafe {
-            *b.cast::<u32>() = 512; // argsz
-            *b.add(8).cast::<u32>() = index;
-        }
-        ctx(format!("VFIO_DEVICE_GET_REGION_INFO {index} (caps)"), ioctl_ptr(&self.file, VFIO_DEVICE_GET_REGION_INFO, &mut buf))?;
-        let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let (_, bytes, caps) = self.region_info_caps(index)?;
         let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap_or([0; 4]));
         let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8]));
-        let flags = u32_at(4);
-        let mut next = u32_at(12) as usize; // cap_offset
-        if flags & (1 << 3) == 0 {
-            return Ok(None);
-        }
-        while next != 0 && next + 16 <= bytes.len() {
-            let id = u16::from_le_bytes([bytes[next], bytes[next + 1]]);
-            if id == 1 {
-                let n = u32_at(next + 8) as usize;
+        for (id, at) in caps {
+            if id == VFIO_REGION_INFO_CAP_SPARSE_MMAP && at + 16 <= bytes.len() {
+                let n = u32_at(at + 8) as usize;
                 let areas = (0..n)
-                    .map(|i| next + 16 + 16 * i)
+                    .map(|i| at + 16 + 16 * i)
                     .take_while(|&o| o + 16 <= bytes.len())
                     .map(|o| (u64_at(o), u64_at(o + 8)))
                     .collect();
                 return Ok(Some(areas));
             }
-            next = u32_at(next + 4) as usize;
         }
         Ok(None)
     }
 
-    /// mmaps `len` bytes of region `index` at `offset` (page aligned) and reads the
-    /// little-endian `u32` at byte `at` of the mapping (`at + 4 <= len`).
-    pub fn mmap_read(&self, index: u32, offset: u64, len: usize, at: usize) -> Result<u64> {
+    /// mmaps `len` bytes of region `index` at `offset` (page aligned), shared, read/write.
+    pub fn map(&self, index: u32, offset: u64, len: usize) -> Result<Mapping> {
         let r = self.region_info(index)?;
         let what = format!("mmap region {index} at {offset:#x}+{len:#x}");
-        // SAFETY: A new shared mapping of the device fd; unmapped below.
+        // SAFETY: A new shared mapping of the device fd, owned by the returned `Mapping`.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -486,11 +725,14 @@ impl Device {
         if p == libc::MAP_FAILED {
             return Err(Error { what, err: io::Error::last_os_error() });
         }
-        // SAFETY: `p` maps `len >= at + 4` bytes; a volatile, uncached MMIO read.
-        let v = u64::from(unsafe { std::ptr::read_volatile(p.cast::<u8>().add(at).cast::<u32>()) });
-        // SAFETY: Our mapping.
-        unsafe { libc::munmap(p, len) };
-        Ok(v)
+        Ok(Mapping { ptr: p.cast(), len })
+    }
+
+    /// mmaps `len` bytes of region `index` at `offset` (page aligned) and reads the
+    /// little-endian `u32` at byte `at` of the mapping (`at + 4 <= len`).
+    pub fn mmap_read(&self, index: u32, offset: u64, len: usize, at: usize) -> Result<u64> {
+        let m = self.map(index, offset, len)?;
+        Ok(u64::from(m.read_u32(at)))
     }
 
     /// Reads a little-endian register of `len` (4 or 8) bytes at `offset` of region `index`.
@@ -534,5 +776,80 @@ impl Device {
             format!("read region {index} at {offset:#x}"),
             self.file.read_exact_at(buf, r.offset + offset),
         )
+    }
+}
+
+/// A shared mapping of a device region; unmapped when dropped.
+pub struct Mapping {
+    ptr: *mut u8,
+    pub len: usize,
+}
+
+impl Mapping {
+    /// The address of byte `at` of the mapping (`at + 4 <= len`).
+    pub fn addr(&self, at: usize) -> usize {
+        assert!(at + 4 <= self.len, "{at:#x} past the mapping");
+        self.ptr as usize + at
+    }
+
+    /// A volatile 32-bit read of byte `at` of the mapping (`at + 4 <= len`, 4-byte aligned):
+    /// one uncached MMIO read. A revoked mapping of a function that cannot decode raises
+    /// SIGBUS here; use `probe::in_child` where that is expected.
+    pub fn read_u32(&self, at: usize) -> u32 {
+        let a = self.addr(at);
+        // SAFETY: `a` is inside our live mapping (checked by `addr`) and 4-byte aligned as
+        // the callers pass offsets of registers.
+        unsafe { std::ptr::read_volatile(a as *const u32) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: Our own mapping, unmapped once.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// The sysfs directory of the PCI function behind `sysfs` (an mdev's parent, which is the
+/// wrapped function).
+pub fn parent_function(sysfs: &str) -> Result<std::path::PathBuf> {
+    let real = ctx(format!("realpath {sysfs}"), std::fs::canonicalize(sysfs))?;
+    let parent = real.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    if !parent.join("config").exists() {
+        return Err(Error {
+            what: format!("{} (parent of {sysfs}) is not a PCI function", parent.display()),
+            err: io::Error::from_raw_os_error(libc::ENOENT),
+        });
+    }
+    Ok(parent)
+}
+
+/// The hardware config space of a PCI function as the kernel reads it (its sysfs `config`).
+pub struct HwConfig {
+    pub path: String,
+}
+
+impl HwConfig {
+    pub fn of_dir(dir: &std::path::Path) -> Self {
+        Self { path: dir.join("config").to_string_lossy().into_owned() }
+    }
+
+    /// The size of the config space the kernel exposes (256 or 4096).
+    pub fn size(&self) -> Result<u64> {
+        Ok(ctx(format!("stat {}", self.path), std::fs::metadata(&self.path))?.len())
+    }
+
+    /// A little-endian register of `len` (1, 2 or 4) bytes at `off`.
+    pub fn read(&self, off: u64, len: usize) -> Result<u64> {
+        let f = ctx(format!("open {}", self.path), File::open(&self.path))?;
+        let mut b = [0u8; 8];
+        ctx(format!("read {} at {off:#x}", self.path), f.read_exact_at(&mut b[..len], off))?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Writes a little-endian register of `len` (1, 2 or 4) bytes at `off`.
+    pub fn write(&self, off: u64, len: usize, v: u64) -> Result<()> {
+        let f = open_rw(&self.path)?;
+        ctx(format!("write {} at {off:#x}", self.path), f.write_all_at(&v.to_le_bytes()[..len], off))
     }
 }

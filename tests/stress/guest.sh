@@ -1,0 +1,60 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Inside the test VM, for `make stress` (scripts/stress.sh): hardware setup, modules, the
+# lifecycle rounds and the fuzzer, each recorded as a result in $MPW_OUT/integration.tap for
+# tests/check_results.py, and a kmemleak scan at the end.
+
+set -u
+root="$MPW_ROOT"
+out="$MPW_OUT"
+. "$root/tests/guest/lib.sh"
+export MPW_CLIENT="$root/tests/client/target/release/mpw-vfio-client"
+tap="$out/integration.tap"
+: > "$tap"
+printf '%s\n' setup_hw load_modules lifecycle fuzz unload_modules > "$out/expected-tests.txt"
+n=0
+record() { # RESULT NAME LOG
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n $2" >> "$tap"; else
+		echo "not ok $n $2" >> "$tap"; tail -40 "$3" | sed 's/^/    # /' >> "$tap"; fi
+	echo "[stress] $([ "$1" = 0 ] && echo ok || echo 'not ok') $2"
+}
+kmemleak=/sys/kernel/debug/kmemleak
+[ -w "$kmemleak" ] && { echo scan > "$kmemleak"; echo clear > "$kmemleak"; }
+log="$(mktemp)"
+
+bash "$root/tests/guest/setup-hw.sh" > "$log" 2>&1; record $? setup_hw "$log"
+. "$MPW_HW_ENV"
+# (With the KUnit module: its suites run at load; the summary counts them too.)
+bash "$root/tests/guest/load-modules.sh" --kunit > "$log" 2>&1; record $? load_modules "$log"
+
+bash "$root/tests/stress/lifecycle.sh" "${MPW_STRESS_ROUNDS:-1000}" 2>&1 | tee "$log"
+record "${PIPESTATUS[0]}" lifecycle "$log"
+
+vf="${NVME_VFS[1]}"
+rc=0
+if dev="$(mdev_on "$vf")"; then
+	expect_splats_begin dmar-fault
+	"$MPW_CLIENT" fuzz "$dev" "${MPW_FUZZ_OPS:-1000000}" "${MPW_FUZZ_SEED:-1}" > "$log" 2>&1 || rc=$?
+	expect_splats_end dmar-fault
+	cat "$log"
+	id="$("$MPW_CLIENT" nvme-identify "$dev" 2>&1)" || rc=$?
+	echo "$id" >> "$log"
+	[ "$(kv identify_status "$id")" = 0x0 ] || rc=1
+	echo "[stress] Identify by DMA after the fuzzing: $(kv identify_status "$id")"
+else
+	rc=1
+fi
+mdev_off "${dev:-}" "$vf"
+record $rc fuzz "$log"
+
+bash "$root/tests/guest/load-modules.sh" --unload > "$log" 2>&1; record $? unload_modules "$log"
+if [ -w "$kmemleak" ]; then
+	echo scan > "$kmemleak"; sleep 6; echo scan > "$kmemleak"
+	cat "$kmemleak" > "$out/kmemleak.txt"
+else
+	echo "kmemleak not available" > "$out/kmemleak.txt"
+fi
+rm -f "$log"
+touch "$out/run-tests.done"
