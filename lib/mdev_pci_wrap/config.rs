@@ -473,10 +473,10 @@ impl VirtConfig {
             return Err(EINVAL);
         }
         let s = Snap(hw);
-        let mut vconfig = KVec::with_capacity(size, GFP_KERNEL)?;
-        vconfig.extend_from_slice(hw, GFP_KERNEL)?;
-        let mut virt = KVec::from_elem(0u8, size, GFP_KERNEL)?;
-        let mut write = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+        let mut vconfig = KVec::with_capacity(size, GFP_KERNEL_ACCOUNT)?;
+        vconfig.extend_from_slice(hw, GFP_KERNEL_ACCOUNT)?;
+        let mut virt = KVec::from_elem(0u8, size, GFP_KERNEL_ACCOUNT)?;
+        let mut write = KVec::from_elem(0u8, size, GFP_KERNEL_ACCOUNT)?;
         let mut caps = KVec::new();
         let (v, w) = (&mut virt[..], &mut write[..]);
 
@@ -558,7 +558,7 @@ impl VirtConfig {
                             len: 2,
                             hidden: true,
                         },
-                        GFP_KERNEL,
+                        GFP_KERNEL_ACCOUNT,
                     )?;
                     pos = usize::from(next);
                     continue;
@@ -590,7 +590,7 @@ impl VirtConfig {
                         len,
                         hidden: false,
                     },
-                    GFP_KERNEL,
+                    GFP_KERNEL_ACCOUNT,
                 )?;
                 visible += 1;
                 prev = pos + 1;
@@ -634,7 +634,7 @@ impl VirtConfig {
                             len: 4,
                             hidden: true,
                         },
-                        GFP_KERNEL,
+                        GFP_KERNEL_ACCOUNT,
                     )?;
                     if let Some(p) = prev {
                         // Not the first: the previous header's `next` skips it.
@@ -665,7 +665,7 @@ impl VirtConfig {
                             len,
                             hidden: false,
                         },
-                        GFP_KERNEL,
+                        GFP_KERNEL_ACCOUNT,
                     )?;
                     visible += 1;
                 }
@@ -677,8 +677,8 @@ impl VirtConfig {
             }
         }
 
-        let mut init = KVec::with_capacity(size, GFP_KERNEL)?;
-        init.extend_from_slice(&vconfig, GFP_KERNEL)?;
+        let mut init = KVec::with_capacity(size, GFP_KERNEL_ACCOUNT)?;
+        init.extend_from_slice(&vconfig, GFP_KERNEL_ACCOUNT)?;
         // INVARIANT: every vector is `size` bytes, `size` is 256 or 4096.
         Ok(Self {
             size,

@@ -90,7 +90,7 @@ impl Trigger {
                 eventfd,
                 _name: name,
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         let cookie = core::ptr::from_ref::<TriggerData>(&data).cast_mut();
         // SAFETY: `handler` has the signature `request_irq` expects and only reads a
@@ -158,9 +158,10 @@ impl IrqVectors {
         if count == 0 {
             return Err(EINVAL);
         }
-        let mut triggers = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+        // User-sized (the vectors a SET_IRQS request names): accounted to the user.
+        let mut triggers = KVec::with_capacity(count as usize, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..count {
-            triggers.push(None, GFP_KERNEL)?;
+            triggers.push(None, GFP_KERNEL_ACCOUNT)?;
         }
         // One set of vectors per function: a second one would free the first's on drop.
         // SAFETY: `pdev` is a valid PCI device.

@@ -397,20 +397,24 @@ impl IrqSet {
         let mut raw = KVec::new();
         if data_size > 0 {
             let data = arg.checked_add(MINSZ).ok_or(EFAULT)?;
-            UserSlice::new(UserPtr::from_addr(data), data_size).read_all(&mut raw, GFP_KERNEL)?;
+            UserSlice::new(UserPtr::from_addr(data), data_size)
+                .read_all(&mut raw, GFP_KERNEL_ACCOUNT)?;
         }
         let data = match hdr.flags & bindings::VFIO_IRQ_SET_DATA_TYPE_MASK {
             bindings::VFIO_IRQ_SET_DATA_BOOL => {
-                let mut v = KVec::with_capacity(count, GFP_KERNEL)?;
+                let mut v = KVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
                 for byte in raw.iter() {
-                    v.push(*byte != 0, GFP_KERNEL)?;
+                    v.push(*byte != 0, GFP_KERNEL_ACCOUNT)?;
                 }
                 IrqData::Bools(v)
             }
             bindings::VFIO_IRQ_SET_DATA_EVENTFD => {
-                let mut v = KVec::with_capacity(count, GFP_KERNEL)?;
+                let mut v = KVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
                 for fd in raw.chunks_exact(4) {
-                    v.push(i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]), GFP_KERNEL)?;
+                    v.push(
+                        i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]),
+                        GFP_KERNEL_ACCOUNT,
+                    )?;
                 }
                 IrqData::EventFds(v)
             }
