@@ -219,16 +219,16 @@ stop_job() {
 	fi
 	if [ "$target" != "$pid" ] && ! wait_until 5 group_gone "$pid"; then
 		kill -KILL -- "$target" 2>/dev/null
-		echo "# processes of group $pid survived SIGKILL: $(group_members "$pid");" \
+		echo "# processes of group $pid survived SIGKILL: $(pgroup_members "$pid");" \
 			"in uninterruptible sleep in the kernel; abandoned, not waited for"
 		return 1
 	fi
 	echo "# process $pid stopped"
 }
 
-# group_members PGID: "pid:comm:state:wchan" of the live (not zombie) processes of a process
-# group. (Builtin reads only.)
-group_members() {
+# pgroup_members PGID: "pid:comm:state:wchan" of the live (not zombie) processes of a
+# process group. (Builtin reads only.)
+pgroup_members() {
 	local s f w
 	for s in /proc/[0-9]*/stat; do
 		read -r s 2>/dev/null < "$s" || continue
@@ -241,7 +241,7 @@ group_members() {
 }
 
 group_gone() { # PGID
-	[ -z "$(group_members "$1")" ]
+	[ -z "$(pgroup_members "$1")" ]
 }
 
 # run_limited SECONDS DESCRIPTION CMD...: runs CMD (a program or a function) in the background

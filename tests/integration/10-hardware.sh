@@ -62,3 +62,13 @@ test_non_singleton_group_behind_bridge() {
 	# The other member is bound to a host DMA driver: a VF-as-mdev bind must refuse it.
 	expect_eq "virtio-rng driver" virtio-pci "$(pci_driver "$VIRTIO_RNG")"
 }
+
+test_e1000e_has_msi_and_msix() {
+	# A function with both MSI and MSI-X, for the exclusion test (74-aer-and-lifecycle.sh).
+	expect_ne "e1000e (8086:10d3) present" "" "${E1000E:-}" || return 1
+	local caps
+	caps="$(lspci -v -s "$E1000E")"
+	expect_ok "e1000e has MSI" grep -q "Capabilities: .* MSI: " <<< "$caps" || return 1
+	expect_ok "e1000e has MSI-X" grep -q "Capabilities: .* MSI-X: " <<< "$caps" || return 1
+	expect_eq "e1000e has no host driver" "" "$(pci_driver "$E1000E")"
+}
