@@ -69,7 +69,13 @@ mpw_vm_run() {
 	# code runs); the test VM uses 4-level paging.
 	# loglevel=5: warnings (WARN, lockdep, driver time-outs) reach console.log, info does not.
 	# kunit.filter_glob: only the project's suites run (at module load), not the kernel's own.
-	local append="intel_iommu=on iommu=pt kmemleak=on no5lvl loglevel=5"
+	# nohz=off highres=off: a periodic tick. Twice (the first cold run of session 1 in
+	# hardware setup, and a full run of session 3 in the middle of a test) the guest went
+	# idle for good under TCG: both vCPUs halted (QEMU at 0% CPU), nothing more in any log,
+	# not even the harness's own `sleep` time-outs or the hung-task detector firing: no timer
+	# interrupt came any more, as when a one-shot timer programming is lost. A periodic tick
+	# does not depend on re-arming a one-shot timer.
+	local append="intel_iommu=on iommu=pt kmemleak=on no5lvl loglevel=5 nohz=off highres=off"
 	append="$append kunit.filter_glob=mdev_pci_wrap*"
 	# shellcheck disable=SC2046
 	timeout --foreground -k 10 "$timeout_s" \
@@ -77,8 +83,35 @@ mpw_vm_run() {
 			--user root --memory "$MPW_VM_MEM" --cpus "$MPW_VM_CPUS" \
 			--cwd "$MPW_ROOT" --rwdir "$out" --verbose \
 			--append="$append" --qemu-opts="$(mpw_vm_qemu_opts)" \
-			--exec "$wrapper" > "$out/console.log" 2>&1 < /dev/null
+			--exec "$wrapper" > "$out/console.log" 2>&1 < /dev/null &
+	local vm=$!
+	# The stall watchdog: a guest whose kernel log, console and output all stop growing
+	# for MPW_VM_STALL seconds (default 480: longer than any test's own time limit) is
+	# stalled. It is stopped, and the run says so (stalled.txt) instead of waiting for the
+	# whole run's time-out.
+	local stall="${MPW_VM_STALL:-480}" last=0 size now quiet=0
+	rm -f "$out/stalled.txt"
+	while kill -0 $vm 2>/dev/null; do
+		sleep 15
+		size=$(cat "$out/kmsg.txt" "$out/console.log" "$out/cmd.out" 2>/dev/null | wc -c)
+		now=$(date +%s)
+		if [ "$size" != "$last" ]; then
+			last=$size quiet=$now
+		elif [ $((now - quiet)) -ge "$stall" ]; then
+			echo "the guest stalled: no kernel log, console or output for ${stall}s" \
+				"(load $(cut -d' ' -f1 /proc/loadavg) on the host); stopped" > "$out/stalled.txt"
+			echo "[vm] $(cat "$out/stalled.txt")" >&2
+			# QEMU's command line names the output directory (virtme's 9p mount of it).
+			pkill -TERM -f "virtme_initmount0=${out#/}" 2>/dev/null
+			break
+		fi
+		[ $quiet = 0 ] && quiet=$now
+	done
+	wait $vm
 	local vng_rc=$?
+	if [ -f "$out/stalled.txt" ]; then
+		return 124
+	fi
 	if [ $vng_rc = 124 ] || [ $vng_rc = 137 ]; then
 		echo "[vm] timed out after ${timeout_s}s; console: $out/console.log" >&2
 		return 124

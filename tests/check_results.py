@@ -268,6 +268,10 @@ def run_end_problems(out):
     """Did run-tests.sh get to its end? (It writes run-tests.done last.)"""
     if (out / "run-tests.done").exists():
         return []
+    stalled = out / "stalled.txt"
+    if stalled.exists():
+        return [f"{stalled.read_text().strip()} (scripts/vm.sh's stall watchdog); the results "
+                f"after that point are missing, see {out / 'kmsg.txt'}"]
     rc_path = out / "cmd.rc"
     if rc_path.exists():
         rc = rc_path.read_text().strip()

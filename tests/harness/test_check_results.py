@@ -51,7 +51,7 @@ LEAK = "unreferenced object 0xffff888003a2c000 (size 64):\n  comm \"insmod\", pi
 
 
 def judge(dmesg, tap, kmemleak="", expected=None, done=True, rc="0", kmsg=None,
-          console=None):
+          console=None, stalled=None):
     """Runs check_results on a made-up OUTDIR. By default the run ended normally and the
     expected tests are exactly those of `tap`; dmesg=None leaves dmesg.txt out."""
     with tempfile.TemporaryDirectory() as d:
@@ -62,6 +62,8 @@ def judge(dmesg, tap, kmemleak="", expected=None, done=True, rc="0", kmsg=None,
             (p / "kmsg.txt").write_text(kmsg)
         if console is not None:
             (p / "console.log").write_text(console)
+        if stalled is not None:
+            (p / "stalled.txt").write_text(stalled)
         (p / "integration.tap").write_text(tap)
         if kmemleak is not None:
             (p / "kmemleak.txt").write_text(kmemleak)
@@ -238,6 +240,12 @@ class CheckResultsTest(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         rc, out = judge(KTAP_PASS + expect("pci-remove-unlocked", WARN), TAP_PASS)
         self.assertEqual(rc, 1, out)
+
+    def test_a_stalled_guest_is_reported_as_such(self):
+        rc, out = judge(None, TAP_PASS, done=False, rc=None, kmsg=KTAP_PASS,
+                        stalled="the guest stalled: no kernel log, console or output for 480s")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("PROBLEM the guest stalled", out)
 
     def test_the_test_end_closes_its_expectations(self):
         rc, out = judge(KTAP_PASS + expect("dmar-fault", DMAR_FAULT, test_end=True), TAP_PASS)
