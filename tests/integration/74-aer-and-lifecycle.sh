@@ -25,7 +25,7 @@ sysfs_write() {
 
 # aer_off BDF: the offset (hex, no 0x) of the AER extended capability (lspci), empty if none.
 aer_off() {
-	lspci -s "$1" -v | sed -n 's/.*Capabilities: \[\([0-9a-f]*\) v[0-9]*\] Advanced Error Reporting.*/\1/p' | head -1
+	lspci -s "$1" -vv | sed -n 's/.*Capabilities: \[\([0-9a-f]*\)\( v[0-9]*\)\{0,1\}\] Advanced Error Reporting.*/\1/p' | head -1
 }
 
 test_err_irq_has_one_vector() {
