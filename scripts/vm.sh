@@ -85,27 +85,29 @@ mpw_vm_run() {
 			--append="$append" --qemu-opts="$(mpw_vm_qemu_opts)" \
 			--exec "$wrapper" > "$out/console.log" 2>&1 < /dev/null &
 	local vm=$!
-	# The stall watchdog: a guest whose kernel log, console and output all stop growing
+	# The stall watchdog: a guest whose kernel log and output both stop growing
 	# for MPW_VM_STALL seconds (default 480: longer than any test's own time limit) is
 	# stalled. It is stopped, and the run says so (stalled.txt) instead of waiting for the
 	# whole run's time-out.
-	local stall="${MPW_VM_STALL:-480}" last=0 size now quiet=0
+	local stall="${MPW_VM_STALL:-480}" last=0 size now quiet
+	quiet=$(date +%s)
 	rm -f "$out/stalled.txt"
 	while kill -0 $vm 2>/dev/null; do
 		sleep 15
-		size=$(cat "$out/kmsg.txt" "$out/console.log" "$out/cmd.out" 2>/dev/null | wc -c)
+		# (Not the console: the guest's heartbeat keeps it growing.)
+		size=$(cat "$out/kmsg.txt" "$out/cmd.out" 2>/dev/null | wc -c)
 		now=$(date +%s)
 		if [ "$size" != "$last" ]; then
 			last=$size quiet=$now
 		elif [ $((now - quiet)) -ge "$stall" ]; then
-			echo "the guest stalled: no kernel log, console or output for ${stall}s" \
+			echo "the guest stalled: no kernel log or output for ${stall}s (heartbeats on" \
+				"the console: $(grep -c mpw-heartbeat "$out/console.log")" \
 				"(load $(cut -d' ' -f1 /proc/loadavg) on the host); stopped" > "$out/stalled.txt"
 			echo "[vm] $(cat "$out/stalled.txt")" >&2
 			# QEMU's command line names the output directory (virtme's 9p mount of it).
 			pkill -TERM -f "virtme_initmount0=${out#/}" 2>/dev/null
 			break
 		fi
-		[ $quiet = 0 ] && quiet=$now
 	done
 	wait $vm
 	local vng_rc=$?

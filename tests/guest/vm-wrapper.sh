@@ -16,10 +16,17 @@ dmesg -n 5 2>/dev/null
 # still leaves its log (dmesg.txt is only written at the end). `dmesg -w` flushes each line.
 dmesg -w > "$out/kmsg.txt" 2>&1 &
 follower=$!
+# A heartbeat on the serial console every minute, from bash builtins only (no file of the 9p
+# root or of $out is touched): if the guest stalls again, the console tells a guest that is
+# alive but whose 9p file systems stopped answering (heartbeats go on, kmsg.txt stops) from a
+# frozen guest (both stop). KERN_ERR, so it reaches the console at loglevel 5.
+exec 9< <(exec sleep infinity)
+(while :; do read -r -t 60 -u 9 _; echo "<3>mpw-heartbeat: the guest is alive" > /dev/kmsg; done) &
+heartbeat=$!
 bash -c "$cmd" > "$out/cmd.out" 2>&1
 rc=$?
 dmesg > "$out/dmesg.txt" 2>&1
-kill "$follower" 2>/dev/null
+kill "$follower" "$heartbeat" 2>/dev/null
 echo "$rc" > "$out/cmd.rc"
 sync
 exit "$rc"
