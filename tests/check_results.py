@@ -370,6 +370,9 @@ def main(argv):
 
     lines, log_problems = read_kernel_log(out)
     tally.problems.extend(log_problems)
+    earlier = out / "earlier-stall.txt"
+    if earlier.exists():
+        print(f"WARNING {earlier.read_text().strip()} (these results are the fresh VM's)")
     ended = run_end_problems(out)
     tally.problems.extend(ended)
 
