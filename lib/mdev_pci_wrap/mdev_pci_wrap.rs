@@ -52,16 +52,6 @@ macro_rules! user_dbg {
     };
 }
 
-/// `dev_info!`, rate-limited: for every message userspace can trigger.
-#[macro_export]
-macro_rules! user_info {
-    ($($arg:tt)*) => {
-        if $crate::user_msg_allowed() {
-            ::kernel::dev_info!($($arg)*);
-        }
-    };
-}
-
 /// Declares the module of a vendor parent driver: a [`vf::VfDriver`] and nothing else.
 ///
 /// Registers the vendor's mdev driver, then its VF PCI driver; module exit undoes both in
