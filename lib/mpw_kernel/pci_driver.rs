@@ -55,6 +55,18 @@ pub trait Driver: Send + Sync + 'static {
 
     /// PCI error recovery found an uncorrectable error on `dev` (AER `error_detected`).
     fn error_detected(dev: &pci::Device<device::Core<'_>>, data: Pin<&Self::Data>) -> ErsResult;
+
+    /// `dev` is about to be reset by the PCI core (a function, slot or bus reset, whoever
+    /// asked for it), under its device lock: stop using it.
+    fn reset_prepare(dev: &pci::Device<device::Core<'_>>, data: Pin<&Self::Data>) {
+        let _ = (dev, data);
+    }
+
+    /// The reset announced by [`Driver::reset_prepare`] is over and the PCI core restored
+    /// `dev`'s saved config space.
+    fn reset_done(dev: &pci::Device<device::Core<'_>>, data: Pin<&Self::Data>) {
+        let _ = (dev, data);
+    }
 }
 
 /// What PCI error recovery should do next, a driver's vote (`pci_ers_result_t`).
@@ -124,8 +136,42 @@ unsafe impl<T: Driver> driver::RegistrationOps for Adapter<T> {
 impl<T: Driver> Adapter<T> {
     const ERR_HANDLERS: bindings::pci_error_handlers = bindings::pci_error_handlers {
         error_detected: Some(Self::error_detected_callback),
+        reset_prepare: Some(Self::reset_prepare_callback),
+        reset_done: Some(Self::reset_done_callback),
         ..pin_init::zeroed()
     };
+
+    /// Calls `f` with the bound device and its data, from an error handler.
+    ///
+    /// # Safety
+    ///
+    /// `pdev` must be a valid `struct pci_dev` bound to this driver, with its device lock
+    /// held, for the duration of the call (what the PCI core guarantees to the
+    /// `pci_error_handlers` callbacks).
+    unsafe fn with_bound(
+        pdev: *mut bindings::pci_dev,
+        f: impl FnOnce(&pci::Device<device::Core<'_>>, Pin<&T::Data>),
+    ) {
+        // SAFETY: By the safety requirements `pdev` is valid for this call.
+        let pdev = unsafe { &*pdev.cast::<pci::Device<device::CoreInternal<'_>>>() };
+        // SAFETY: The device is bound to this driver, so probe stored a `T::Data`.
+        let data = unsafe { pdev.as_ref().drvdata_borrow::<T::Data>() };
+        // SAFETY: Same device, same layout (see `probe_callback`); valid for this call.
+        let core = unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
+        f(core, data);
+    }
+
+    extern "C" fn reset_prepare_callback(pdev: *mut bindings::pci_dev) {
+        // SAFETY: The PCI core calls `reset_prepare` with a valid `struct pci_dev` bound to
+        // this driver, under its device lock (`pci_dev_save_and_disable`, whose callers
+        // hold it).
+        unsafe { Self::with_bound(pdev, T::reset_prepare) }
+    }
+
+    extern "C" fn reset_done_callback(pdev: *mut bindings::pci_dev) {
+        // SAFETY: As `reset_prepare_callback` (`pci_dev_restore`).
+        unsafe { Self::with_bound(pdev, T::reset_done) }
+    }
 
     extern "C" fn error_detected_callback(
         pdev: *mut bindings::pci_dev,
