@@ -564,4 +564,105 @@ mod tests {
         assert_eq!(c.read(0x06, 2, 0x0010)? & 0x10, 0);
         Ok(())
     }
+
+    // --- A vendor's edits -------------------------------------------------------------
+
+    /// Virtual fields a vendor sets read its values at every width, keep them across a
+    /// reset, take userspace writes only in their writable bits and never reach hardware;
+    /// BAR registers cannot be edited.
+    #[test]
+    fn vendor_virtual_fields() -> Result {
+        let mut c = cfg(&vf())?;
+        c.set_virtual(0x00, 4, 0x7e57_1b36, 0)?;
+        c.set_virtual(0x2c, 4, 0x0001_7e57, 0)?;
+        c.set_virtual(0x08, 1, 0x7e, 0x0f)?;
+        assert_eq!(c.read(0x00, 4, 0xffff_ffff)?, 0x7e57_1b36);
+        assert_eq!(c.read(0x02, 2, 0xffff)?, 0x7e57);
+        assert_eq!(c.read(0x2e, 2, 0x1234)?, 0x0001);
+        assert_eq!(c.hw_mask(0x2c, 4), 0);
+        // The revision's low nibble is writable, in the virtual copy only.
+        assert_eq!(c.write(0x08, 1, 0xff)?, WritePlan::default());
+        assert_eq!(c.read(0x08, 1, 0)?, 0x7f);
+        c.reset();
+        assert_eq!(c.read(0x08, 1, 0)?, 0x7e);
+        assert_eq!(c.write(0x2c, 4, 0)?, WritePlan::default());
+        assert_eq!(c.read(0x2c, 4, 0)?, 0x0001_7e57);
+        assert_eq!(c.set_virtual(0x10, 4, 0, 0), Err(EINVAL));
+        assert_eq!(c.set_virtual(0x31, 1, 0, 0), Err(EINVAL));
+        assert_eq!(c.set_virtual(0x2d, 2, 0, 0), Err(EINVAL));
+        assert_eq!(c.set_virtual(0xffe, 4, 0, 0), Err(EINVAL));
+        Ok(())
+    }
+
+    /// A hidden capability leaves the chain (first, middle, and the first extended one,
+    /// which then anchors the chain), its bytes read-only; MSI and MSI-X cannot be hidden;
+    /// hiding every standard capability clears the capability-list bit.
+    #[test]
+    fn vendor_hides_capabilities() -> Result {
+        let h = hw()?;
+        let mut c = VirtConfig::new(&vf(), &h)?;
+        c.hide(CapKind::Std(0x01))?; // PM, the first
+        c.hide(CapKind::Std(0x10))?; // PCIe, in the middle
+        assert_eq!(&std_chain(&c, &h)?[..], &[0x09, 0x05, 0x11, 0x13, 0x03]);
+        assert!(c.find(CapKind::Std(0x01)).is_none());
+        assert_eq!(c.write((PM + 4) as u16, 2, 3)?, WritePlan::default());
+        assert_eq!(c.write((EXP + 8) as u16, 2, 0x8000)?, WritePlan::default());
+        assert_eq!(c.hide(CapKind::Std(0x01)), Err(ENOENT));
+        assert_eq!(c.hide(CapKind::Std(0x05)), Err(EINVAL));
+        assert_eq!(c.hide(CapKind::Std(0x11)), Err(EINVAL));
+        c.hide(CapKind::Ext(0x01))?; // AER, first of the extended chain
+        assert_eq!(c.read(AER as u16, 4, dw(&h, AER))?, (SRIOV as u32) << 20);
+        c.hide(CapKind::Ext(0x10))?; // SR-IOV: the anchor now points at ACS
+        assert_eq!(c.read(AER as u16, 4, dw(&h, AER))? >> 20, ACS as u32);
+        // Kept across a reset (at every open).
+        c.reset();
+        assert_eq!(&std_chain(&c, &h)?[..], &[0x09, 0x05, 0x11, 0x13, 0x03]);
+        for id in [0x09, 0x13, 0x03] {
+            c.hide(CapKind::Std(id))?;
+        }
+        assert_eq!(&std_chain(&c, &h)?[..], &[0x05, 0x11]);
+        assert_eq!(c.read(0x06, 2, 0x0010)? & 0x10, 0x10);
+        Ok(())
+    }
+
+    /// An added capability lands in the first gap that holds it, at the end of its chain,
+    /// reads its bytes with ID and next filled in, takes writes in its writable bits only
+    /// (virtual, no side effect); no gap: ENOSPC.
+    #[test]
+    fn vendor_adds_capabilities() -> Result {
+        let h = hw()?;
+        let mut c = VirtConfig::new(&vf(), &h)?;
+        let data = [0xaa, 0xbb, 12, 0, 0x5a, 0, 0, 0, 1, 2, 3, 4];
+        let pos = c.add_cap(CapKind::Std(0x09), &data, &[0, 0, 0, 0, 0xf0])?;
+        // The first dword-aligned 12 free bytes: right after VPD (8 bytes at 0xc0).
+        assert_eq!(usize::from(pos), VPD + 8);
+        assert_eq!(
+            &std_chain(&c, &h)?[..],
+            &[0x01, 0x09, 0x05, 0x11, 0x10, 0x13, 0x03, 0x09]
+        );
+        assert_eq!(c.read(pos, 4, 0)?, 0x000c_0009);
+        assert_eq!(c.read(pos + 8, 4, 0)?, 0x0403_0201);
+        assert_eq!(c.hw_mask(pos, 4), 0);
+        assert_eq!(c.write(pos + 4, 1, 0xff)?, WritePlan::default());
+        assert_eq!(c.read(pos + 4, 1, 0)?, 0xfa);
+        assert_eq!(c.write(pos + 8, 4, 0)?, WritePlan::default());
+        assert_eq!(c.read(pos + 8, 4, 0)?, 0x0403_0201);
+        // An extended one, after ACS.
+        let e = c.add_cap(CapKind::Ext(0x0b), &[0, 0, 1, 0, 9, 9, 9, 9], &[])?;
+        assert!(usize::from(e) >= 0x100 && usize::from(e) % 4 == 0);
+        assert_eq!(c.read(ACS as u16, 4, dw(&h, ACS))? >> 20, u32::from(e));
+        assert_eq!(c.read(e, 4, 0)?, 0x0001_000b);
+        // Too big for any standard gap.
+        assert_eq!(c.add_cap(CapKind::Std(0x09), &[0; 100], &[]), Err(ENOSPC));
+        assert_eq!(c.add_cap(CapKind::Std(0x09), &[0; 1], &[]), Err(EINVAL));
+        // A function without capabilities gets its first: CAP_PTR and the status bit set.
+        let mut h2 = KVec::from_elem(0u8, 256, GFP_KERNEL)?;
+        put(&mut h2, 0x00, 0xffff_ffff, 4);
+        let mut c2 = VirtConfig::new(&vf(), &h2)?;
+        let p2 = c2.add_cap(CapKind::Std(0x09), &data, &[])?;
+        assert_eq!(c2.read(0x34, 1, 0)?, u32::from(p2));
+        assert_eq!(c2.read(0x06, 2, 0)? & 0x10, 0x10);
+        assert_eq!(&std_chain(&c2, &h2)?[..], &[0x09]);
+        Ok(())
+    }
 }

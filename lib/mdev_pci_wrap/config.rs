@@ -183,6 +183,16 @@ impl WritePlan {
     pub fn actions(&self) -> impl Iterator<Item = Action> + '_ {
         self.actions.iter().flatten().copied()
     }
+
+    /// Whether the function stops decoding: BAR mappings must be revoked first.
+    pub fn revokes(&self) -> bool {
+        self.actions().any(|a| match a {
+            Action::MemoryEnable(on) => !on,
+            Action::PowerState(s) => s != 0,
+            Action::Reset => true,
+            _ => false,
+        })
+    }
 }
 
 /// Which table governs a capability's bytes.
@@ -205,6 +215,8 @@ pub struct Cap {
     pub len: u16,
     /// Cut out of the chain userspace walks.
     pub hidden: bool,
+    /// Added by the vendor ([`VirtConfig::add_cap`]): wholly virtual, no side effects.
+    pub added: bool,
 }
 
 /// Reads little-endian values out of a config-space snapshot; out of range reads 0.
@@ -557,6 +569,7 @@ impl VirtConfig {
                             pos: pos as u16,
                             len: 2,
                             hidden: true,
+                            added: false,
                         },
                         GFP_KERNEL_ACCOUNT,
                     )?;
@@ -589,6 +602,7 @@ impl VirtConfig {
                         pos: pos as u16,
                         len,
                         hidden: false,
+                        added: false,
                     },
                     GFP_KERNEL_ACCOUNT,
                 )?;
@@ -633,6 +647,7 @@ impl VirtConfig {
                             pos: pos as u16,
                             len: 4,
                             hidden: true,
+                            added: false,
                         },
                         GFP_KERNEL_ACCOUNT,
                     )?;
@@ -664,6 +679,7 @@ impl VirtConfig {
                             pos: pos as u16,
                             len,
                             hidden: false,
+                            added: false,
                         },
                         GFP_KERNEL_ACCOUNT,
                     )?;
@@ -1041,6 +1057,9 @@ impl VirtConfig {
         else {
             return;
         };
+        if cap.added {
+            return;
+        }
         let pos = usize::from(cap.pos);
         match cap.kind {
             CapKind::Std(id) => match u32::from(id) {
@@ -1145,5 +1164,189 @@ impl VirtConfig {
     pub fn perm(&self, off: u16) -> Option<(u8, u8)> {
         let o = usize::from(off);
         Some((*self.virt.get(o)?, *self.write.get(o)?))
+    }
+
+    // --- What a vendor changes (at mdev create, before the first open) ----------------
+
+    /// Makes the `len` bytes (1, 2 or 4, aligned) at `off` virtual: they read `value` and
+    /// userspace may change the bits of `writable` (in the virtual copy only). `EINVAL` for
+    /// an access config space cannot take, or one in a BAR register (sized by the library).
+    pub fn set_virtual(&mut self, off: u16, len: u16, value: u32, writable: u32) -> Result {
+        let o = self.check(off, len)?;
+        if (0x10..0x28).contains(&o)
+            || (usize::from(ROM_BAR)..usize::from(ROM_BAR) + 4).contains(&o)
+        {
+            return Err(EINVAL);
+        }
+        set_perm(
+            &mut self.virt,
+            &mut self.write,
+            o,
+            usize::from(len),
+            !0,
+            writable,
+        );
+        self.set_vbytes(o, len, value);
+        for i in 0..usize::from(len) {
+            self.init[o + i] = self.vconfig[o + i];
+        }
+        Ok(())
+    }
+
+    /// Cuts the visible capability `kind` out of its chain, as vfio-pci hides the ones it
+    /// does not know: the chain skips it and its bytes become read-only. MSI and MSI-X, whose
+    /// virtualisation the interrupts depend on, cannot be hidden (`EINVAL`); `ENOENT` if there
+    /// is no such visible capability.
+    pub fn hide(&mut self, kind: CapKind) -> Result {
+        if matches!(kind, CapKind::Std(id) if u32::from(id) == bindings::PCI_CAP_ID_MSI
+            || u32::from(id) == bindings::PCI_CAP_ID_MSIX)
+        {
+            return Err(EINVAL);
+        }
+        let i = self
+            .caps
+            .iter()
+            .position(|c| c.kind == kind && !c.hidden)
+            .ok_or(ENOENT)?;
+        let cap = self.caps[i];
+        let pos = usize::from(cap.pos);
+        match kind {
+            CapKind::Std(_) => {
+                let next = self.vconfig[pos + 1];
+                let link = self.std_link_to(pos).ok_or(EINVAL)?;
+                self.vconfig[link] = next;
+                if self.vconfig[usize::from(CAP_PTR)] == 0 {
+                    let st = self.vbytes(usize::from(STATUS), 2) & !u32::from(STATUS_CAP_LIST);
+                    self.set_vbytes(usize::from(STATUS), 2, st);
+                }
+            }
+            CapKind::Ext(_) => {
+                let hdr = self.vbytes(pos, 4);
+                let next = hdr & (0xffc << 20);
+                if pos == usize::from(EXT_START) {
+                    // The first anchors the chain: ID and version 0, `next` kept.
+                    self.set_vbytes(pos, 4, next);
+                } else {
+                    let link = self.ext_link_to(pos).ok_or(EINVAL)?;
+                    let prev = self.vbytes(link, 4);
+                    self.set_vbytes(link, 4, (prev & !(0xffc << 20)) | next);
+                }
+            }
+        }
+        set_range(
+            &mut self.virt,
+            &mut self.write,
+            pos,
+            usize::from(cap.len),
+            0,
+            0,
+        );
+        if matches!(kind, CapKind::Ext(_)) && pos == usize::from(EXT_START) {
+            set_perm(&mut self.virt, &mut self.write, pos, 4, !0, 0);
+        }
+        self.caps[i].hidden = true;
+        self.init.copy_from_slice(&self.vconfig);
+        Ok(())
+    }
+
+    /// Adds a wholly virtual capability: `data` (its header's ID and `next` bytes are filled
+    /// in; standard: at least 2 bytes, extended: at least 4), of which userspace may write the
+    /// bits `writable` gives per byte (shorter: the rest read-only). It is placed in the first
+    /// dword-aligned gap that holds it (standard capabilities below 0x100, extended ones
+    /// above) and appended to the chain. Returns its offset; `ENOSPC` if no gap holds it.
+    pub fn add_cap(&mut self, kind: CapKind, data: &[u8], writable: &[u8]) -> Result<u16> {
+        let (lo, hi, hdr) = match kind {
+            CapKind::Std(_) => (usize::from(HEADER_SIZE), 256, 2),
+            CapKind::Ext(_) => (usize::from(EXT_START), self.size, 4),
+        };
+        if data.len() < hdr || data.len() > hi - lo {
+            return Err(EINVAL);
+        }
+        let len = data.len();
+        let pos = (lo..hi)
+            .step_by(4)
+            .find(|&p| p + len <= hi && (p..p + len).all(|b| self.is_gap(b)))
+            .ok_or(ENOSPC)?;
+        for (i, b) in data.iter().enumerate() {
+            let w = writable.get(i).copied().unwrap_or(0);
+            set_perm(&mut self.virt, &mut self.write, pos + i, 1, 0xff, w.into());
+            self.vconfig[pos + i] = *b;
+        }
+        match kind {
+            CapKind::Std(id) => {
+                self.vconfig[pos] = id;
+                self.vconfig[pos + 1] = 0;
+                let last = self.std_link_to(0).ok_or(EINVAL)?;
+                self.vconfig[last] = pos as u8;
+                let st = self.vbytes(usize::from(STATUS), 2) | u32::from(STATUS_CAP_LIST);
+                self.set_vbytes(usize::from(STATUS), 2, st);
+            }
+            CapKind::Ext(id) => {
+                let version = u32::from(data[2] & 0xf);
+                self.set_vbytes(pos, 4, u32::from(id) | (version << 16));
+                // At 0x100 it is the first (there was no extended capability at all).
+                if pos != usize::from(EXT_START) {
+                    let last = self.ext_link_to(0).ok_or(EINVAL)?;
+                    let prev = self.vbytes(last, 4);
+                    self.set_vbytes(last, 4, (prev & !(0xffc << 20)) | ((pos as u32) << 20));
+                }
+            }
+        }
+        self.caps.push(
+            Cap {
+                kind,
+                pos: pos as u16,
+                len: len as u16,
+                hidden: false,
+                added: true,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        self.init.copy_from_slice(&self.vconfig);
+        Ok(pos as u16)
+    }
+
+    /// Whether byte `b` belongs to no capability, visible or hidden, nor to the header.
+    fn is_gap(&self, b: usize) -> bool {
+        b >= usize::from(HEADER_SIZE)
+            && b < self.size
+            && !self
+                .caps
+                .iter()
+                .any(|c| (usize::from(c.pos)..usize::from(c.pos) + usize::from(c.len)).contains(&b))
+    }
+
+    /// The byte of the virtual standard chain that points at `target` (CAP_PTR or a
+    /// `next`); with `target` 0, the one that ends the chain.
+    fn std_link_to(&self, target: usize) -> Option<usize> {
+        let mut link = usize::from(CAP_PTR);
+        for _ in 0..64 {
+            let p = usize::from(self.vconfig[link] & 0xfc);
+            if p == target {
+                return Some(link);
+            }
+            if p < usize::from(HEADER_SIZE) {
+                return None;
+            }
+            link = p + 1;
+        }
+        None
+    }
+
+    /// The header dword of the virtual extended chain whose `next` is `target`; with `target`
+    /// 0, the last one.
+    fn ext_link_to(&self, target: usize) -> Option<usize> {
+        let mut at = usize::from(EXT_START);
+        for _ in 0..1024 {
+            let next = ((self.vbytes(at, 4) >> 20) & 0xffc) as usize;
+            if next == target {
+                return Some(at);
+            }
+            if next < usize::from(EXT_START) || next + 4 > self.size {
+                return None;
+            }
+            at = next;
+        }
+        None
     }
 }
