@@ -3,11 +3,21 @@
 //! Which BAR pages may be mapped (`mdev_pci_wrap::bar`), without hardware.
 
 use kernel::prelude::*;
-use mdev_pci_wrap::bar::{
-    access_width,
-    mappable_areas,
-    may_map,
-    Area, //
+use mdev_pci_wrap::{
+    bar::{
+        access_width,
+        mappable_areas,
+        may_map,
+        Area, //
+    },
+    config::{
+        Bar,
+        BarKind, //
+    },
+    vendor::{
+        Trap,
+        VirtualBar, //
+    },
 };
 
 const PAGE: u64 = 4096;
@@ -99,5 +109,78 @@ mod tests {
         // Odd maxima are rounded to a power of two, bounded to 8.
         assert_eq!(access_width(0, 16, 3), 4);
         assert_eq!(access_width(0, 16, 64), 8);
+    }
+
+    /// A vendor's traps: the pages holding them are left out of the mappable areas, and an
+    /// access hits a trap when it overlaps it, on its BAR only.
+    #[test]
+    fn traps_leave_the_mapping() -> Result {
+        let t = Trap::new(0, 0x1000, 16);
+        let a = mappable_areas(0x4000, &[area(t.offset, t.size)], PAGE)?;
+        assert_eq!(&a[..], &[area(0, 0x1000), area(0x2000, 0x2000)]);
+        assert!(!may_map(&a, 0x1000, PAGE));
+        assert!(t.hits(0, 0x1000, 4));
+        assert!(t.hits(0, 0xffc, 8));
+        assert!(t.hits(0, 0x100f, 1));
+        assert!(!t.hits(0, 0x1010, 4));
+        assert!(!t.hits(0, 0xff8, 8));
+        assert!(!t.hits(1, 0x1000, 4));
+        assert!(!Trap::new(0, u64::MAX - 1, 16).hits(0, 0, 8));
+        Ok(())
+    }
+
+    /// Virtual BARs take free indexes only (not a BAR the function has, nor the upper half
+    /// of its 64-bit BAR), with a power-of-two size at least the minimum of their kind.
+    #[test]
+    fn virtual_bars() -> Result {
+        let mem64 = Bar {
+            kind: BarKind::Mem64 { prefetch: false },
+            size: 0x4000,
+        };
+        let fresh = || {
+            [
+                mem64,
+                Bar::ABSENT,
+                Bar::ABSENT,
+                Bar::ABSENT,
+                Bar::ABSENT,
+                Bar::ABSENT,
+            ]
+        };
+        let mut bars = fresh();
+        let v = VirtualBar::apply(
+            &[VirtualBar::io(2, 32), VirtualBar::mem32(3, 4096)],
+            &mut bars,
+        )?;
+        assert_eq!(v, [false, false, true, true, false, false]);
+        assert_eq!(
+            bars[2],
+            Bar {
+                kind: BarKind::Io,
+                size: 32
+            }
+        );
+        assert_eq!(bars[3].kind, BarKind::Mem32 { prefetch: false });
+        assert_eq!(bars[0], mem64);
+        for bad in [
+            VirtualBar::io(0, 32), // the function's
+            VirtualBar::io(1, 32), // upper half of its 64-bit BAR0
+            VirtualBar::io(6, 32), // no such BAR
+            VirtualBar::io(200, 32),
+            VirtualBar::io(2, 24),   // not a power of two
+            VirtualBar::io(2, 2),    // too small
+            VirtualBar::mem32(2, 8), // too small for memory
+            VirtualBar::mem32(2, 1 << 32),
+        ] {
+            assert_eq!(VirtualBar::apply(&[bad], &mut fresh()), Err(EINVAL));
+        }
+        assert_eq!(
+            VirtualBar::apply(
+                &[VirtualBar::io(2, 32), VirtualBar::io(2, 32)],
+                &mut fresh()
+            ),
+            Err(EINVAL)
+        );
+        Ok(())
     }
 }

@@ -216,6 +216,19 @@ impl Interrupts {
         }
     }
 
+    /// Signals the user's eventfd of a vendor-raised interrupt, if that vector is enabled
+    /// and has one; returns whether it did.
+    pub fn raise(&self, irq: crate::vendor::Irq) -> bool {
+        let (kind, n) = match irq {
+            crate::vendor::Irq::Msi(n) => (IrqKind::Msi, n),
+            crate::vendor::Irq::MsiX(n) => (IrqKind::MsiX, n),
+        };
+        match &self.vectors {
+            Some(v) if v.kind() == kind => v.fire(n),
+            _ => false,
+        }
+    }
+
     /// Signals the REQ eventfd, if userspace set one; returns whether it did.
     pub fn signal_request(&self) -> bool {
         match &self.req {

@@ -16,6 +16,7 @@
 pub mod bar;
 pub mod config;
 pub mod interrupts;
+pub mod vendor;
 pub mod vf;
 
 pub use mpw_kernel::{

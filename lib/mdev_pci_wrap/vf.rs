@@ -49,6 +49,12 @@ use crate::{
     },
     user_dbg,
     user_warn,
+    vendor::{
+        ConfigEdit,
+        Irq,
+        Trap,
+        VirtualBar, //
+    },
     vfio, //
 };
 use core::marker::PhantomData;
@@ -62,6 +68,10 @@ use kernel::{
     prelude::*,
     sync::{
         aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         Arc,
         Mutex, //
     },
@@ -88,6 +98,58 @@ pub trait VfDriver: Send + Sync + Sized + 'static {
 
     /// The mdev types every wrapped VF offers.
     const TYPES: &'static [mdev::TypeInfo];
+
+    // --- What differs from a plain VF: every hook below is optional ------------------
+
+    /// The vendor's state of one mdev: made when the mdev is created, kept across opens,
+    /// handed to every hook (under the device's memory lock: hooks never run at once).
+    /// `()` for none.
+    type State: Default + Send + Unpin;
+
+    /// The BAR ranges the vendor traps: never mapped to userspace, their accesses go to
+    /// [`VfDriver::trap_read`] and [`VfDriver::trap_write`].
+    const TRAPS: &'static [Trap] = &[];
+
+    /// BARs the function does not have, which the vendor emulates: every access goes to
+    /// [`VfDriver::trap_read`] and [`VfDriver::trap_write`].
+    const VIRTUAL_BARS: &'static [VirtualBar] = &[];
+
+    /// Edits the config space userspace sees (IDs, fields, capabilities), once, when an mdev
+    /// is created.
+    fn edit_config(_config: &mut ConfigEdit<'_>) -> Result {
+        Ok(())
+    }
+
+    /// The device is being opened: the function was reset and is enabled. An error fails
+    /// the open.
+    fn open(_vf: &mut VfAccess<'_, Self>) -> Result {
+        Ok(())
+    }
+
+    /// The device is being closed: the function still decodes; it is reset after this.
+    fn close(_vf: &mut VfAccess<'_, Self>) {}
+
+    /// The function was reset for the user (`VFIO_DEVICE_RESET`, or an FLR the user started
+    /// through config space).
+    fn reset_done(_vf: &mut VfAccess<'_, Self>) {}
+
+    /// A read of `width` (1, 2, 4 or 8) bytes at `off` of BAR `bar` that touches one of
+    /// [`VfDriver::TRAPS`]. The default reads the function.
+    fn trap_read(vf: &mut VfAccess<'_, Self>, bar: usize, off: u64, width: u16) -> Result<u64> {
+        vf.read(bar, off, width)
+    }
+
+    /// A write of `width` bytes of `val` at `off` of BAR `bar` that touches one of
+    /// [`VfDriver::TRAPS`]. The default writes the function.
+    fn trap_write(
+        vf: &mut VfAccess<'_, Self>,
+        bar: usize,
+        off: u64,
+        width: u16,
+        val: u64,
+    ) -> Result {
+        vf.write(bar, off, width, val)
+    }
 }
 
 /// Where a vendor module keeps its mdev driver; implemented by
@@ -100,25 +162,50 @@ pub trait VfModule: VfDriver {
 
 /// What the PCI driver of a wrapped function and the VFIO device of its mdev share.
 #[pin_data]
-pub struct VfShared {
+pub struct VfShared<T: VfDriver> {
     pdev: ARef<pci::Device>,
     /// The ERR eventfd of the open VFIO device (`VFIO_PCI_ERR_IRQ_INDEX`), signalled by
     /// AER error recovery.
     #[pin]
     err: Mutex<Option<EventFd>>,
+    /// The VFIO device while it is open, for resets the PCI core announces (lock order:
+    /// this, then the device's memory lock).
+    #[pin]
+    open_dev: Mutex<Option<ARef<vfio::Device<VfDevice<T>>>>>,
+    /// Set while the VFIO device resets the function itself (holding its memory lock), so
+    /// that the PCI core's announcement of that reset is not taken for someone else's.
+    own_reset: Atomic<bool>,
+}
+
+impl<T: VfDriver> VfShared<T> {
+    /// A reset of the function starts (`starting`) or ends, as the PCI core announces it
+    /// under the function's device lock. If the open VFIO device did not ask for it, the
+    /// user's mappings are revoked and BAR accesses fail (`EIO`, `SIGBUS`) until it is over;
+    /// afterwards the vendor hears of it as of a reset the user asked for.
+    fn foreign_reset(&self, starting: bool) {
+        // The device's own resets take the device lock too, so the flag cannot belong to a
+        // reset racing with this one: it is set if this announcement is of an own reset
+        // (whose thread holds the memory lock: it must not be taken here).
+        if self.own_reset.load(Relaxed) {
+            return;
+        }
+        if let Some(dev) = self.open_dev.lock().as_ref() {
+            dev.data().foreign_reset(dev, starting);
+        }
+    }
 }
 
 /// A registered mdev parent of a wrapped function.
-type ParentBox = Pin<KBox<mdev::Parent<Arc<VfShared>>>>;
+type ParentBox<T> = Pin<KBox<mdev::Parent<Arc<VfShared<T>>>>>;
 
 /// The state of a VF bound to a [`VfDriver`]: an mdev parent whose mdevs get the VF.
 #[pin_data]
 pub struct VfParent<T: VfDriver> {
-    shared: Arc<VfShared>,
+    shared: Arc<VfShared<T>>,
     /// Taken (unregistering the parent, removing its mdevs and waiting for their users) in
     /// the PCI driver's remove, before the PCI core considers the function driverless.
     #[pin]
-    parent: Mutex<Option<ParentBox>>,
+    parent: Mutex<Option<ParentBox<T>>>,
     _t: PhantomData<T>,
 }
 
@@ -173,6 +260,8 @@ impl<T: VfModule> pci_driver::Driver for VfPciDriver<T> {
                 try_pin_init!(VfShared {
                     pdev,
                     err <- new_mutex!(None),
+                    open_dev <- new_mutex!(None),
+                    own_reset: Atomic::new(false),
                 }),
                 GFP_KERNEL,
             )?;
@@ -220,6 +309,14 @@ impl<T: VfModule> pci_driver::Driver for VfPciDriver<T> {
         );
         pci_driver::ErsResult::CanRecover
     }
+
+    fn reset_prepare(_dev: &pci::Device<device::Core<'_>>, data: Pin<&Self::Data>) {
+        data.shared.foreign_reset(true);
+    }
+
+    fn reset_done(_dev: &pci::Device<device::Core<'_>>, data: Pin<&Self::Data>) {
+        data.shared.foreign_reset(false);
+    }
 }
 
 /// Per-mdev state: the registered VFIO device.
@@ -232,12 +329,12 @@ pub struct MdevDriver<T: VfDriver>(PhantomData<T>);
 
 impl<T: VfDriver> mdev::Driver for MdevDriver<T> {
     type Data = MdevState<T>;
-    type ParentData = Arc<VfShared>;
+    type ParentData = Arc<VfShared<T>>;
     const DEVICE_API: &'static CStr = c_str!("vfio-pci");
     // One mdev per VF: the VF is the whole device.
     const MAX_INSTANCES: u32 = 1;
 
-    fn probe(mdev: &mdev::Device, shared: &Arc<VfShared>) -> Result<Pin<KBox<Self::Data>>> {
+    fn probe(mdev: &mdev::Device, shared: &Arc<VfShared<T>>) -> Result<Pin<KBox<Self::Data>>> {
         let vdev = vfio::Device::new(mdev.as_dev(), VfDevice::<T>::new(shared.clone()))?;
         let reg = vfio::Registration::new(vdev)?;
         dev_info!(
@@ -274,27 +371,34 @@ struct BarMap {
 /// Whether the function may be accessed through its BARs, and their kernel mappings:
 /// vfio-pci's `memory_lock` and what it protects. Held across every BAR access, fault, and
 /// change of the function's decoding (reset, power state, memory enable, removal).
-struct MemState {
+struct MemState<S> {
     open: bool,
     /// Removal was requested: no BAR access ever again.
     revoked: bool,
     /// Not in D0 (userspace wrote PMCSR).
     low_power: bool,
+    /// Someone else (the host, the PF's driver, a bus reset) is resetting the function.
+    foreign_reset: bool,
     bars: [Option<BarMap>; 6],
     pm_save: pci_io::PmSave,
+    /// The vendor's state.
+    vendor: S,
 }
 
 /// The VFIO device of a wrapped VF.
 #[pin_data]
 pub struct VfDevice<T: VfDriver> {
-    shared: Arc<VfShared>,
+    shared: Arc<VfShared<T>>,
     pdev: ARef<pci::Device>,
-    /// The function's BARs, as the PCI core sized them at bind time.
+    /// The function's BARs, as the PCI core sized them at bind time, and the vendor's
+    /// virtual ones.
     bars: [Bar; 6],
+    /// Which of `bars` are the vendor's.
+    virtual_bars: [bool; 6],
     #[pin]
     config: Mutex<VirtConfig>,
     #[pin]
-    mem: Mutex<MemState>,
+    mem: Mutex<MemState<T::State>>,
     #[pin]
     open: Mutex<Option<OpenState>>,
     /// The VF bound to the user's iommufd context, while the device is bound to one.
@@ -307,6 +411,50 @@ pub struct VfDevice<T: VfDriver> {
     #[pin]
     irqs: Mutex<Interrupts>,
     _t: PhantomData<T>,
+}
+
+/// A vendor hook's access to its device, under the device's memory lock: the vendor's
+/// state, the function's BARs, the user's interrupts.
+pub struct VfAccess<'a, T: VfDriver> {
+    vf: &'a VfDevice<T>,
+    dev: &'a device::Device,
+    mem: &'a mut MemState<T::State>,
+}
+
+impl<T: VfDriver> VfAccess<'_, T> {
+    /// The vendor's state of this mdev.
+    pub fn state(&mut self) -> &mut T::State {
+        &mut self.mem.vendor
+    }
+
+    /// The mdev's parent device (the VF), to name in messages.
+    pub fn device(&self) -> &device::Device {
+        self.dev
+    }
+
+    /// Reads `width` (1, 2, 4 or 8) bytes at `off` of BAR `bar` of the function. `EIO` while
+    /// it cannot decode (in low power, memory disabled, removed), `EINVAL` out of the BAR.
+    pub fn read(&mut self, bar: usize, off: u64, width: u16) -> Result<u64> {
+        if bar >= self.vf.bars.len() || !self.vf.decoding(self.mem) {
+            return Err(EIO);
+        }
+        self.vf.bar_map(self.mem, bar)?.read(off, width)
+    }
+
+    /// Writes `width` bytes of `val` at `off` of BAR `bar` of the function; errors as
+    /// [`VfAccess::read`].
+    pub fn write(&mut self, bar: usize, off: u64, width: u16, val: u64) -> Result {
+        if bar >= self.vf.bars.len() || !self.vf.decoding(self.mem) {
+            return Err(EIO);
+        }
+        self.vf.bar_map(self.mem, bar)?.write(off, width, val)
+    }
+
+    /// Raises `irq` to the user (signals its eventfd). Returns whether the user had an
+    /// eventfd on that vector (enabled, of that kind).
+    pub fn raise(&self, irq: Irq) -> bool {
+        self.vf.irqs.lock().raise(irq)
+    }
 }
 
 /// The BARs of `pdev` as the PCI core sized them (for a VF: from the PF's SR-IOV capability).
@@ -340,10 +488,17 @@ fn bar_index(pos: u64) -> Option<usize> {
 }
 
 impl<T: VfDriver> VfDevice<T> {
-    fn new(shared: Arc<VfShared>) -> impl PinInit<Self, Error> {
+    fn new(shared: Arc<VfShared<T>>) -> impl PinInit<Self, Error> {
         pin_init::pin_init_scope(move || {
             let pdev = shared.pdev.clone();
-            let bars = vf_bars(&pdev);
+            let mut bars = vf_bars(&pdev);
+            let virtual_bars = VirtualBar::apply(T::VIRTUAL_BARS, &mut bars).inspect_err(|_| {
+                dev_warn!(
+                    pdev.as_ref(),
+                    "{}: a virtual BAR is invalid or the function has that BAR\n",
+                    T::NAME
+                )
+            })?;
             let func = Function {
                 vendor: pdev.vendor_id().as_raw(),
                 device: pdev.device_id(),
@@ -351,7 +506,15 @@ impl<T: VfDriver> VfDevice<T> {
                 bars,
             };
             let snapshot = pci_io::config_snapshot(&pdev)?;
-            let config = VirtConfig::new(&func, &snapshot)?;
+            let mut config = VirtConfig::new(&func, &snapshot)?;
+            T::edit_config(&mut ConfigEdit(&mut config)).inspect_err(|e| {
+                dev_warn!(
+                    pdev.as_ref(),
+                    "{}: editing the config space failed: {:?}\n",
+                    T::NAME,
+                    e
+                )
+            })?;
             let pcie = config
                 .find(CapKind::Std(bindings::PCI_CAP_ID_EXP as u8))
                 .is_some();
@@ -361,13 +524,16 @@ impl<T: VfDriver> VfDevice<T> {
                 shared,
                 pdev,
                 bars,
+                virtual_bars,
                 config <- new_mutex!(config),
                 mem <- new_mutex!(MemState {
                     open: false,
                     revoked: false,
                     low_power: false,
+                    foreign_reset: false,
                     bars: [const { None }; 6],
                     pm_save: pci_io::PmSave::default(),
+                    vendor: T::State::default(),
                 }),
                 open <- new_mutex!(None),
                 dma <- new_mutex!(None),
@@ -381,12 +547,19 @@ impl<T: VfDriver> VfDevice<T> {
 
     /// Whether the function may be accessed through its BARs now; `mem` is the held memory
     /// lock (lock order: memory, then config).
-    fn decoding(&self, mem: &MemState) -> bool {
-        mem.open && !mem.revoked && !mem.low_power && self.config.lock().memory_enabled()
+    fn decoding(&self, mem: &MemState<T::State>) -> bool {
+        mem.open
+            && !mem.revoked
+            && !mem.low_power
+            && !mem.foreign_reset
+            && self.config.lock().memory_enabled()
     }
 
     /// The kernel mapping of BAR `bar`, claiming and mapping it on first use.
-    fn bar_map<'a>(&self, mem: &'a mut MemState, bar: usize) -> Result<&'a IoMap> {
+    fn bar_map<'a>(&self, mem: &'a mut MemState<T::State>, bar: usize) -> Result<&'a IoMap> {
+        if self.virtual_bars.get(bar).copied().unwrap_or(true) {
+            return Err(EINVAL);
+        }
         let slot = mem.bars.get_mut(bar).ok_or(EINVAL)?;
         if slot.is_none() {
             let regions =
@@ -407,19 +580,64 @@ impl<T: VfDriver> VfDevice<T> {
         slot.as_ref().map(|b| &b.map).ok_or(EINVAL)
     }
 
+    /// Resets the function (`pci_try_reset_function`) for this device; the memory lock must
+    /// be held (`_mem`), so nothing reaches the function meanwhile.
+    fn reset_function(&self, _mem: &MemState<T::State>) -> Result {
+        self.shared.own_reset.store(true, Relaxed);
+        let r = pci_io::try_reset(&self.pdev);
+        self.shared.own_reset.store(false, Relaxed);
+        r
+    }
+
+    /// A reset of the function this device did not ask for starts or ends (see
+    /// [`VfShared::foreign_reset`]).
+    fn foreign_reset(&self, dev: &vfio::Device<Self>, starting: bool) {
+        let mut mem = self.mem.lock();
+        mem.foreign_reset = starting;
+        if starting {
+            Self::zap(dev, &mem);
+            dev_info!(
+                dev.parent(),
+                "the function is being reset by the host: BAR access revoked until it is over\n"
+            );
+        } else {
+            T::reset_done(&mut self.access(dev.parent(), &mut mem));
+        }
+    }
+
     /// Revokes every user mapping of the BARs; the memory lock must be held (`_mem`).
-    fn zap(dev: &vfio::Device<Self>, _mem: &MemState) {
+    fn zap(dev: &vfio::Device<Self>, _mem: &MemState<T::State>) {
         dev.zap(0, BARS_FILE_RANGE);
     }
 
     /// The parts of BAR `bar` userspace may mmap: the whole BAR (MSI-X table included, as
-    /// vfio-pci allows), for memory BARs of at least a page.
+    /// vfio-pci allows) but the pages of the vendor's traps, for memory BARs of at least a
+    /// page.
     fn mappable(&self, bar: usize) -> Result<KVec<Area>> {
         let b = self.bars[bar];
-        if !b.is_mem() {
+        if !b.is_mem() || self.virtual_bars[bar] {
             return Ok(KVec::new());
         }
-        bar::mappable_areas(b.size, &[], bindings::PAGE_SIZE as u64)
+        let mut trapped = KVec::new();
+        for t in T::TRAPS.iter().filter(|t| usize::from(t.bar) == bar) {
+            trapped.push(
+                Area {
+                    offset: t.offset,
+                    size: t.size,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        bar::mappable_areas(b.size, &trapped, bindings::PAGE_SIZE as u64)
+    }
+
+    /// The vendor's view of the device, under the held memory lock `mem`.
+    fn access<'a>(
+        &'a self,
+        dev: &'a device::Device,
+        mem: &'a mut MemState<T::State>,
+    ) -> VfAccess<'a, T> {
+        VfAccess { vf: self, dev, mem }
     }
 
     /// Reads `len` bytes of config space at `off` through the virtual config space.
@@ -436,31 +654,46 @@ impl<T: VfDriver> VfDevice<T> {
     /// Writes `len` bytes of config space at `off` as the permission tables say, and carries
     /// out what the write asks for through the kernel.
     fn config_write(&self, dev: &vfio::Device<Self>, off: u16, len: u16, val: u32) -> Result {
-        // The memory lock first: a write may change whether the function decodes.
-        let mut mem = self.mem.lock();
-        let plan = self.config.lock().write(off, len, val)?;
-        let revoke = plan.actions().any(|a| match a {
-            Action::MemoryEnable(on) => !on,
-            Action::PowerState(s) => s != 0,
-            Action::Reset => true,
-            _ => false,
-        });
-        if revoke {
-            Self::zap(dev, &mem);
-        }
+        // The memory lock first: a write may change whether the function decodes. The
+        // virtual copy now says whether it does (memory enable), so a function that stops
+        // decoding loses its mappings before the hardware hears of it.
+        let plan = {
+            let mem = self.mem.lock();
+            let plan = self.config.lock().write(off, len, val)?;
+            if plan.revokes() {
+                Self::zap(dev, &mem);
+            }
+            plan
+        };
+        // Not under the memory lock: a user config access waits while the PCI core has
+        // config access blocked (a reset in progress), and a reset the PCI core announces
+        // takes the memory lock (`foreign_reset`).
         if let Some(hw) = plan.hw {
             let cur = pci_io::user_read_config(&self.pdev, off.into(), len)?;
             let new = (cur & !hw.mask) | (hw.val & hw.mask);
             pci_io::user_write_config(&self.pdev, off.into(), len, new)?;
         }
-        for action in plan.actions() {
-            self.config_action(dev, &mut mem, action);
+        if plan.actions().next().is_some() {
+            let mut mem = self.mem.lock();
+            // Mappings made meanwhile (the function still decoded) go before a reset or a
+            // power change.
+            if plan.revokes() {
+                Self::zap(dev, &mem);
+            }
+            for action in plan.actions() {
+                self.config_action(dev, &mut mem, action);
+            }
         }
         Ok(())
     }
 
     /// Carries out one [`Action`] of a config write, under the memory lock.
-    fn config_action(&self, dev: &vfio::Device<Self>, mem: &mut MemState, action: Action) {
+    fn config_action(
+        &self,
+        dev: &vfio::Device<Self>,
+        mem: &mut MemState<T::State>,
+        action: Action,
+    ) {
         let pdev = &self.pdev;
         match action {
             Action::PowerState(state) => {
@@ -469,15 +702,14 @@ impl<T: VfDriver> VfDevice<T> {
                 }
                 mem.low_power = pci_io::power_state(pdev) != 0;
             }
-            Action::Reset => {
-                if let Err(e) = pci_io::try_reset(pdev) {
-                    user_warn!(
-                        dev.parent(),
-                        "function reset asked through config space failed: {:?}\n",
-                        e
-                    );
-                }
-            }
+            Action::Reset => match self.reset_function(mem) {
+                Ok(()) => T::reset_done(&mut self.access(dev.parent(), mem)),
+                Err(e) => user_warn!(
+                    dev.parent(),
+                    "function reset asked through config space failed: {:?}\n",
+                    e
+                ),
+            },
             Action::ReadRq(bytes) => {
                 let _ = pci_io::set_readrq(pdev, bytes);
             }
@@ -518,7 +750,14 @@ impl<T: VfDriver> VfDevice<T> {
 
     /// One access of `width` bytes at `off` of BAR `bar`, under the memory lock: `EIO` while
     /// the function cannot decode (reset, low power, memory disabled, removed).
-    fn bar_access(&self, bar: usize, off: u64, width: u16, write: Option<u64>) -> Result<u64> {
+    fn bar_access(
+        &self,
+        dev: &device::Device,
+        bar: usize,
+        off: u64,
+        width: u16,
+        write: Option<u64>,
+    ) -> Result<u64> {
         let mut mem = self.mem.lock();
         if !self.decoding(&mem) {
             return Err(EIO);
@@ -529,6 +768,13 @@ impl<T: VfDriver> VfDevice<T> {
         if off < table.offset + table.size && off + u64::from(width) > table.offset {
             return Ok(u64::MAX);
         }
+        if self.virtual_bars[bar] || T::TRAPS.iter().any(|t| t.hits(bar, off, width)) {
+            let mut vf = self.access(dev, &mut mem);
+            return match write {
+                Some(v) => T::trap_write(&mut vf, bar, off, width, v).map(|()| 0),
+                None => T::trap_read(&mut vf, bar, off, width),
+            };
+        }
         let map = self.bar_map(&mut mem, bar)?;
         match write {
             Some(v) => map.write(off, width, v).map(|()| 0),
@@ -536,7 +782,14 @@ impl<T: VfDriver> VfDevice<T> {
         }
     }
 
-    fn rw_bar(&self, bar: usize, pos: u64, len: usize, io: Io<'_>) -> Result<usize> {
+    fn rw_bar(
+        &self,
+        dev: &device::Device,
+        bar: usize,
+        pos: u64,
+        len: usize,
+        io: Io<'_>,
+    ) -> Result<usize> {
         let size = self.bars[bar].size;
         if size == 0 {
             return Err(EINVAL);
@@ -549,8 +802,8 @@ impl<T: VfDriver> VfDevice<T> {
             len,
             8,
             io,
-            |p, n| self.bar_access(bar, p, n, None),
-            |p, n, v| self.bar_access(bar, p, n, Some(v)).map(|_| ()),
+            |p, n| self.bar_access(dev, bar, p, n, None),
+            |p, n, v| self.bar_access(dev, bar, p, n, Some(v)).map(|_| ()),
         )
     }
 
@@ -558,7 +811,7 @@ impl<T: VfDriver> VfDevice<T> {
         let index = pos >> REGION_SHIFT;
         let off = pos & REGION_OFFSET_MASK;
         match index {
-            0..=5 => self.rw_bar(index as usize, off, len, io),
+            0..=5 => self.rw_bar(dev.parent(), index as usize, off, len, io),
             i if i == u64::from(bindings::VFIO_PCI_CONFIG_REGION_INDEX) => {
                 self.rw_config(dev, off, len, io)
             }
@@ -575,7 +828,9 @@ impl<T: VfDriver> VfDevice<T> {
             let _ = pci_io::set_power_state(&self.pdev, 0, &mut mem.pm_save);
             mem.low_power = pci_io::power_state(&self.pdev) != 0;
         }
-        pci_io::try_reset(&self.pdev)
+        self.reset_function(&mem)?;
+        T::reset_done(&mut self.access(dev.parent(), &mut mem));
+        Ok(())
     }
 }
 
@@ -642,7 +897,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         let pm = pci_io::RuntimePm::get(this.pdev.clone())?;
         let enabled = pci_io::Enabled::new(this.pdev.clone())?;
         let mut mem = this.mem.lock();
-        let reset_works = match pci_io::try_reset(&this.pdev) {
+        let reset_works = match this.reset_function(&mem) {
             Ok(()) => true,
             // The device lock is held (the function is being unbound): try again later.
             Err(e) if e == EAGAIN => return Err(e),
@@ -662,6 +917,14 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         mem.open = true;
         mem.revoked = false;
         mem.low_power = false;
+        // (A reset announced to a device that closed before it ended cannot still be going
+        // on: this open's own reset just took the device lock.)
+        mem.foreign_reset = false;
+        if let Err(e) = T::open(&mut this.access(dev.parent(), &mut mem)) {
+            mem.open = false;
+            mem.bars = [const { None }; 6];
+            return Err(e);
+        }
         drop(mem);
         *this.open.lock() = Some(OpenState {
             pristine,
@@ -669,17 +932,23 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             _enabled: enabled,
             _pm: pm,
         });
+        *this.shared.open_dev.lock() = Some(dev.into());
         Ok(())
     }
 
     fn close_device(dev: &vfio::Device<Self>) {
         let this = dev.data();
+        // No more announced resets for this device (and no reference to it left).
+        drop(this.shared.open_dev.lock().take());
         // Stop the VF's DMA (and MSI writes) before the user's mappings and eventfds go away.
         pci_io::clear_master(&this.pdev);
         this.irqs.lock().clear();
         *this.shared.err.lock() = None;
         let state = this.open.lock().take();
         let mut mem = this.mem.lock();
+        if state.is_some() {
+            T::close(&mut this.access(dev.parent(), &mut mem));
+        }
         Self::zap(dev, &mem);
         mem.open = false;
         mem.bars = [const { None }; 6];
@@ -691,7 +960,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             // Leave nothing of the user's state in the VF: reset it, then put back the config
             // space it had after the reset at open (the reset alone would restore the user's).
             if state.reset_works {
-                if let Err(e) = pci_io::try_reset(&this.pdev) {
+                if let Err(e) = this.reset_function(&mem) {
                     dev_dbg!(dev.parent(), "no reset at close: {:?}\n", e);
                 }
             }

@@ -225,10 +225,15 @@ impl IrqVectors {
         }
     }
 
-    /// Signals the eventfd of vector `i`, if it has one, as its interrupt would.
-    pub fn fire(&self, i: u32) {
-        if let Some(Some(t)) = self.triggers.get(i as usize) {
-            t.data.eventfd.signal();
+    /// Signals the eventfd of vector `i`, if it has one, as its interrupt would; returns
+    /// whether it had one.
+    pub fn fire(&self, i: u32) -> bool {
+        match self.triggers.get(i as usize) {
+            Some(Some(t)) => {
+                t.data.eventfd.signal();
+                true
+            }
+            _ => false,
         }
     }
 }

@@ -35,6 +35,7 @@ impl VfDriver for Sample {
         pretty_name: c_str!("Whole VF, passed through"),
         description: c_str!("The whole function: BARs mapped, DMA through the user's iommufd IOAS"),
     }];
+    type State = ();
 }
 
 mdev_pci_wrap::module_vf_driver! {
