@@ -29,9 +29,9 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT) $(KMAKE_ARGS)
 
 # rustfmt follows `mod` declarations, so it is given the crate roots only.
 RS_CRATES = $(ROOT)/lib/mpw_kernel/mpw_kernel.rs $(ROOT)/lib/mdev_pci_wrap/mdev_pci_wrap.rs \
-	$(ROOT)/kunit/mdev_pci_wrap_kunit.rs \
+	$(ROOT)/kunit/mdev_pci_wrap_kunit.rs $(ROOT)/tests/vendor/mpw_test_vendor.rs \
 	$(foreach d,$(wildcard $(ROOT)/vendors/*/),$(wildcard $(d)$(notdir $(d:/=)).rs))
-RS_FILES = $(shell find $(ROOT)/lib $(ROOT)/vendors $(ROOT)/kunit -name '*.rs' \
+RS_FILES = $(shell find $(ROOT)/lib $(ROOT)/vendors $(ROOT)/kunit $(ROOT)/tests/vendor -name '*.rs' \
 	! -name '*generated*' 2>/dev/null)
 RUSTFMT = /usr/bin/rustfmt --edition 2021 --config newline_style=Unix
 

@@ -113,11 +113,12 @@ unbind_override() {
 	echo "$bdf" > /sys/bus/pci/drivers_probe
 }
 
-# mdev_on BDF: wrap BDF with mpw_sample and create an mdev; prints its sysfs path.
+# mdev_on BDF [DRIVER]: wrap BDF with DRIVER (default mpw_sample) and create an mdev of its
+# type "vf"; prints its sysfs path.
 mdev_on() {
-	local t u
-	bind_to mpw_sample "$1" || return 1
-	t="/sys/class/mdev_bus/$1/mdev_supported_types/mpw_sample-vf"
+	local t u drv="${2:-mpw_sample}"
+	bind_to "$drv" "$1" || return 1
+	t="/sys/class/mdev_bus/$1/mdev_supported_types/$drv-vf"
 	u="$(uuidgen)"
 	echo "$u" > "$t/create" || return 1
 	echo "/sys/bus/mdev/devices/$u"
