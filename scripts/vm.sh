@@ -85,17 +85,18 @@ mpw_vm_run() {
 			--append="$append" --qemu-opts="$(mpw_vm_qemu_opts)" \
 			--exec "$wrapper" > "$out/console.log" 2>&1 < /dev/null &
 	local vm=$!
-	# The stall watchdog: a guest whose kernel log and output both stop growing
-	# for MPW_VM_STALL seconds (default 480: longer than any test's own time limit) is
-	# stalled. It is stopped, and the run says so (stalled.txt) instead of waiting for the
+	# The stall watchdog: a guest whose kernel log (heartbeats aside) and output both stop
+	# growing for MPW_VM_STALL seconds (default 480: longer than any test's own time limit)
+	# is stalled. It is stopped, and the run says so (stalled.txt) instead of waiting for the
 	# whole run's time-out.
 	local stall="${MPW_VM_STALL:-480}" last=0 size now quiet
 	quiet=$(date +%s)
 	rm -f "$out/stalled.txt"
 	while kill -0 $vm 2>/dev/null; do
 		sleep 15
-		# (Not the console: the guest's heartbeat keeps it growing.)
-		size=$(cat "$out/kmsg.txt" "$out/cmd.out" 2>/dev/null | wc -c)
+		# (Not the console, nor the heartbeat's lines in the kernel log: they go on in a
+		# guest whose tests are stuck.)
+		size=$(cat "$out/kmsg.txt" "$out/cmd.out" 2>/dev/null | grep -vc mpw-heartbeat)
 		now=$(date +%s)
 		if [ "$size" != "$last" ]; then
 			last=$size quiet=$now
