@@ -98,7 +98,14 @@ mpw_vm_run() {
 		# guest whose tests are stuck.)
 		size=$(cat "$out/kmsg.txt" "$out/cmd.out" 2>/dev/null | grep -vc mpw-heartbeat)
 		now=$(date +%s)
-		if [ "$size" != "$last" ]; then
+		if grep -q "mpw-harness: the guest cannot start programs" "$out/kmsg.txt" 2>/dev/null; then
+			echo "the guest stalled: it cannot start programs any more (its root file" \
+				"system stopped answering; see the blocked tasks in kmsg.txt); stopped" \
+				> "$out/stalled.txt"
+			echo "[vm] $(cat "$out/stalled.txt")" >&2
+			pkill -TERM -f "virtme_initmount0=${out#/}" 2>/dev/null
+			break
+		elif [ "$size" != "$last" ]; then
 			last=$size quiet=$now
 		elif [ $((now - quiet)) -ge "$stall" ]; then
 			echo "the guest stalled: no kernel log or output for ${stall}s (heartbeats on" \

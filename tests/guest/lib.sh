@@ -169,12 +169,21 @@ expect_splats_end() { # CLASS
 # tasks, the kernel log's tail) and moves on. A task in uninterruptible sleep cannot be
 # killed: after a short grace period it is abandoned, never waited for.
 
+# The alarm clock of wait_limited: a descriptor that never has data, read with a time-out by
+# bash's own `read -t`. Nothing is executed for an alarm (a fork of this shell only): a guest
+# whose root file system (9p) stops answering can no longer start programs, and the time
+# limits must still fire then. The one `sleep` it needs is started here, once.
+if [ -z "${MPW_TICK_FD:-}" ] || ! { true <&"$MPW_TICK_FD"; } 2>/dev/null; then
+	exec {MPW_TICK_FD}< <(exec sleep infinity)
+	export MPW_TICK_FD
+fi
+
 # wait_limited SECONDS PID: waits at most SECONDS for the background job PID of this shell.
 # Returns 0 when it ended (its status is then in $job_rc), 1 when it is still running.
-# (`wait -n` on the job and on a sleeping alarm: no polling, two forks.)
+# (`wait -n` on the job and on an alarm subshell: no polling, nothing executed.)
 wait_limited() {
 	local alarm who=
-	sleep "$1" &
+	(read -r -t "$1" -u "$MPW_TICK_FD" _) &
 	alarm=$!
 	# (stderr: no "Killed" job report from bash)
 	wait -n -p who "$2" "$alarm" 2>/dev/null
@@ -187,11 +196,43 @@ wait_limited() {
 	return 1
 }
 
-# hang_evidence: the blocked tasks (sysrq w, written to the kernel log) and the last 80 lines
-# of the kernel log, as TAP diagnostics.
+# exec_works: whether this guest can still start a program (in 20 s).
+exec_works() {
+	local pid
+	(exec /bin/true) &
+	pid=$!
+	wait_limited 20 "$pid" && return 0
+	kill -KILL "$pid" 2>/dev/null
+	return 1
+}
+
+# hang_evidence [PGID]: the blocked tasks (sysrq w, written to the kernel log), the kernel
+# stacks of the processes of group PGID, and the last 80 lines of the kernel log, as TAP
+# diagnostics. Builtins only until the guest is known to start programs: if it cannot, says
+# so in the kernel log (`mpw-harness: the guest cannot start programs`), which the host's
+# watchdog takes for a stalled guest.
 hang_evidence() {
-	echo "# blocked tasks (sysrq w) and the last 80 kernel log lines:"
+	local s f p l
+	echo "# blocked tasks (sysrq w, in the kernel log):"
 	echo w 2>/dev/null > /proc/sysrq-trigger || echo "#   (no /proc/sysrq-trigger)"
+	if [ -n "${1:-}" ]; then
+		for s in /proc/[0-9]*/stat; do
+			read -r s 2>/dev/null < "$s" || continue
+			read -r -a f <<< "${s##*) }"
+			[ "${f[2]}" = "$1" ] || continue
+			p="${s%% *}"
+			echo "# process $p ($(< "/proc/$p/comm"), state ${f[0]}), kernel stack:"
+			while read -r l; do echo "#   $l"; done < "/proc/$p/stack"
+		done 2>/dev/null
+	fi
+	if ! exec_works; then
+		echo "# the guest cannot start programs any more (/bin/true did not run in 20 s):" \
+			"its root file system (9p) stopped answering"
+		echo "<3>mpw-harness: the guest cannot start programs (root file system stalled)" \
+			> /dev/kmsg
+		return 1
+	fi
+	echo "# the last 80 kernel log lines:"
 	dmesg 2>/dev/null | tail -80 | sed 's/^/#   /'
 }
 

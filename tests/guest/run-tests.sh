@@ -68,12 +68,17 @@ step() {
 	# The step may still write to $step_out: the verdict goes to a file of its own.
 	{
 		echo "# $name: timed out after $limit s; it was stopped here"
-		hang_evidence
+		hang_evidence "$pid" || stuck=1
 		stop_job "$pid"
 	} > "$step_out.limit" 2>&1
 	echo "mpw-test: end $name" > /dev/kmsg
 	echo "[test] $name timed out after $limit s"
 	record 1 "$name" "$step_out" "$step_out.limit"
+	if [ -n "${stuck:-}" ]; then
+		# Nothing more can run: every later step would time out the same way.
+		echo "[test] the guest cannot start programs any more; the run stops here"
+		exit 3
+	fi
 	return 124
 }
 
