@@ -18,9 +18,10 @@ test_lifecycle_stress_short() {
 test_fuzz_short() {
 	local vf="${NVME_VFS[1]}" dev out rc=0 id
 	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; echo "# wrapping $vf failed"; return 1; }
+	# (Until the test ends: nvme-identify, too, makes the controller DMA to an IOVA it
+	# unmapped.)
 	type expect_splats_begin > /dev/null 2>&1 && expect_splats_begin dmar-fault
 	out="$(timeout 600 "$MPW_CLIENT" fuzz "$dev" "${MPW_FUZZ_OPS:-20000}" "${MPW_FUZZ_SEED:-1}" 2>&1)" || rc=$?
-	type expect_splats_end > /dev/null 2>&1 && expect_splats_end dmar-fault
 	[ $rc = 0 ] && { id="$("$MPW_CLIENT" nvme-identify "$dev" 2>&1)" || rc=$?; }
 	mdev_off "$dev" "$vf"
 	echo "$out" | grep -v '^\[fuzz\]'
