@@ -71,6 +71,7 @@ pub const COMMAND_MEMORY: u16 = b16(bindings::PCI_COMMAND_MEMORY);
 const COMMAND_IO: u16 = b16(bindings::PCI_COMMAND_IO);
 const COMMAND_INTX_DISABLE: u16 = b16(bindings::PCI_COMMAND_INTX_DISABLE);
 const STATUS_CAP_LIST: u16 = b16(bindings::PCI_STATUS_CAP_LIST);
+const STATUS_INTERRUPT: u16 = b16(bindings::PCI_STATUS_INTERRUPT);
 
 /// What a BAR decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1167,6 +1168,34 @@ impl VirtConfig {
     }
 
     // --- What a vendor changes (at mdev create, before the first open) ----------------
+
+    /// Presents an (emulated) INTx pin: the interrupt pin reads INTA, and STATUS's interrupt
+    /// status bit is virtual, set with [`VirtConfig::set_intx_status`].
+    pub fn present_intx(&mut self) {
+        let pin = usize::from(INTERRUPT_PIN);
+        self.vconfig[pin] = 1;
+        self.init[pin] = 1;
+        let st = usize::from(STATUS);
+        self.virt[st] |= STATUS_INTERRUPT as u8;
+        self.vconfig[st] &= !(STATUS_INTERRUPT as u8);
+        self.init[st] = self.vconfig[st];
+    }
+
+    /// Sets STATUS's interrupt status bit (the emulated INTx line's level).
+    pub fn set_intx_status(&mut self, asserted: bool) {
+        let st = usize::from(STATUS);
+        if asserted {
+            self.vconfig[st] |= STATUS_INTERRUPT as u8;
+        } else {
+            self.vconfig[st] &= !(STATUS_INTERRUPT as u8);
+        }
+    }
+
+    /// Whether the user set INTx-disable in COMMAND (virtual for every function).
+    pub fn intx_disabled(&self) -> bool {
+        u32::from(self.vconfig[usize::from(COMMAND) + 1]) << 8 & u32::from(COMMAND_INTX_DISABLE)
+            != 0
+    }
 
     /// Makes the `len` bytes (1, 2 or 4, aligned) at `off` virtual: they read `value` and
     /// userspace may change the bits of `writable` (in the virtual copy only). `EINVAL` for

@@ -4,7 +4,11 @@
 //!
 //! C reference for the behaviour: `drivers/vfio/pci/vfio_pci_intrs.c`.
 //!
-//! - INTx: none. A VF has no interrupt pin (PCIe SR-IOV); the index reports 0 vectors.
+//! - INTx: none for a VF as it is (PCIe SR-IOV VFs have no pin): the index reports 0 vectors.
+//!   A vendor that presents a pin gets an emulated line ([`Intx`]) with vfio-pci's semantics:
+//!   level-triggered, signalled to the trigger eventfd and masked automatically, unmasked by
+//!   `VFIO_DEVICE_SET_IRQS` (`ACTION_UNMASK`), after which a line still asserted signals
+//!   again. (The unmask eventfd, `ACTION_UNMASK | DATA_EVENTFD`, is not offered yet.)
 //! - MSI and MSI-X: host-owned vectors forwarded to the user's eventfds
 //!   ([`crate::irq::IrqVectors`]). Enabling allocates exactly the vectors the request names
 //!   (`start + count`); the indexes are `NORESIZE`: growing an enabled set needs a disable
@@ -40,6 +44,7 @@ use kernel::{
 /// How many vectors each interrupt index of a VF has, fixed when the VFIO device is created.
 #[derive(Clone, Copy, Debug)]
 pub struct IrqCounts {
+    intx: u32,
     msi: u32,
     msix: u32,
     err: u32,
@@ -50,15 +55,22 @@ impl IrqCounts {
     /// Express function (`pcie`).
     pub fn of(pdev: &pci::Device, pcie: bool) -> Self {
         Self {
+            intx: 0,
             msi: irq::vector_count(pdev, IrqKind::Msi),
             msix: irq::vector_count(pdev, IrqKind::MsiX),
             err: u32::from(pcie),
         }
     }
 
+    /// The same with an emulated INTx line (a vendor's).
+    pub fn with_intx(self) -> Self {
+        Self { intx: 1, ..self }
+    }
+
     /// The number of vectors of interrupt index `index`.
     pub fn vectors(&self, index: u32) -> u32 {
         match index {
+            bindings::VFIO_PCI_INTX_IRQ_INDEX => self.intx,
             bindings::VFIO_PCI_MSI_IRQ_INDEX => self.msi,
             bindings::VFIO_PCI_MSIX_IRQ_INDEX => self.msix,
             bindings::VFIO_PCI_ERR_IRQ_INDEX => self.err,
@@ -88,9 +100,98 @@ fn kind_of(index: u32) -> Option<IrqKind> {
     }
 }
 
+/// An emulated INTx line: vfio-pci's level-triggered semantics over an eventfd. The default
+/// is disabled (no trigger), unmasked, deasserted.
+#[derive(Default)]
+pub struct Intx {
+    trigger: Option<EventFd>,
+    /// Masked by the user, or automatically when the line was signalled.
+    masked: bool,
+    /// The line is asserted (by the vendor).
+    asserted: bool,
+}
+
+impl Intx {
+    /// Signals the line if it is asserted, enabled, unmasked and not disabled (`disabled`:
+    /// INTx-disable in the user's COMMAND register), masking it (automask); returns whether
+    /// it signalled.
+    fn deliver(&mut self, disabled: bool) -> bool {
+        match &self.trigger {
+            Some(t) if self.asserted && !self.masked && !disabled => {
+                t.signal();
+                self.masked = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The vendor sets the line's level; returns whether it was signalled.
+    pub fn set_level(&mut self, asserted: bool, disabled: bool) -> bool {
+        let rising = asserted && !self.asserted;
+        self.asserted = asserted;
+        rising && self.deliver(disabled)
+    }
+
+    /// Carries out `VFIO_DEVICE_SET_IRQS` on the INTx index (vfio-pci's
+    /// `vfio_pci_set_intx_trigger`, `_mask` and `_unmask`); `disabled` as for
+    /// [`Intx::set_level`].
+    pub fn set(&mut self, req: &IrqSet, disabled: bool) -> Result {
+        let range = req.range();
+        match req.action() {
+            IrqAction::Trigger => match req.data() {
+                IrqData::None if range.is_empty() => {
+                    self.trigger = None;
+                    Ok(())
+                }
+                IrqData::EventFds(fds) => {
+                    match fds.first().copied() {
+                        Some(fd) if fd >= 0 => {
+                            self.trigger = Some(EventFd::from_fd(fd)?);
+                            self.masked = false;
+                        }
+                        _ => self.trigger = None,
+                    }
+                    Ok(())
+                }
+                // Loopback: signal the trigger, as vfio-pci's `vfio_send_intx_eventfd`.
+                IrqData::Bools(b) if !b.first().copied().unwrap_or(false) => Ok(()),
+                _ => {
+                    if let Some(t) = &self.trigger {
+                        t.signal();
+                    }
+                    Ok(())
+                }
+            },
+            IrqAction::Mask | IrqAction::Unmask => {
+                if self.trigger.is_none() || range != (0..1) {
+                    return Err(EINVAL);
+                }
+                let on = match req.data() {
+                    IrqData::None => true,
+                    IrqData::Bools(b) => b.first().copied().unwrap_or(false),
+                    // The unmask eventfd (an irqfd the VMM's KVM resamples) is not offered.
+                    IrqData::EventFds(_) => return Err(ENOTTY),
+                };
+                if on {
+                    if req.action() == IrqAction::Mask {
+                        self.masked = true;
+                    } else {
+                        self.masked = false;
+                        self.deliver(disabled);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The interrupt state of an open wrapped VF; the default has no vectors and no REQ eventfd.
 #[derive(Default)]
 pub struct Interrupts {
+    /// The emulated INTx line, if the vendor presents one.
+    pub intx: Intx,
     /// The enabled MSI or MSI-X vectors.
     vectors: Option<IrqVectors>,
     /// The REQ eventfd.
@@ -242,6 +343,7 @@ impl Interrupts {
 
     /// Frees every vector and eventfd (at close).
     pub fn clear(&mut self) {
+        self.intx = Intx::default();
         self.vectors = None;
         self.req = None;
     }

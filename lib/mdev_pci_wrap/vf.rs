@@ -114,6 +114,10 @@ pub trait VfDriver: Send + Sync + Sized + 'static {
     /// [`VfDriver::trap_read`] and [`VfDriver::trap_write`].
     const VIRTUAL_BARS: &'static [VirtualBar] = &[];
 
+    /// The device presents an interrupt pin (INTA), an emulated line the vendor drives with
+    /// [`VfAccess::set_intx`]; the INTx index then has one vector, with vfio-pci's semantics.
+    const INTX: bool = false;
+
     /// Edits the config space userspace sees (IDs, fields, capabilities), once, when an mdev
     /// is created.
     fn edit_config(_config: &mut ConfigEdit<'_>) -> Result {
@@ -455,6 +459,21 @@ impl<T: VfDriver> VfAccess<'_, T> {
     pub fn raise(&self, irq: Irq) -> bool {
         self.vf.irqs.lock().raise(irq)
     }
+
+    /// Sets the level of the emulated INTx line ([`VfDriver::INTX`]; nothing otherwise):
+    /// asserting it signals the user's INTx eventfd unless the line is masked or the user
+    /// set INTx-disable, and masks it until the user unmasks it. Returns whether it signalled.
+    pub fn set_intx(&mut self, asserted: bool) -> bool {
+        if !T::INTX {
+            return false;
+        }
+        let disabled = {
+            let mut config = self.vf.config.lock();
+            config.set_intx_status(asserted);
+            config.intx_disabled()
+        };
+        self.vf.irqs.lock().intx.set_level(asserted, disabled)
+    }
 }
 
 /// The BARs of `pdev` as the PCI core sized them (for a VF: from the PF's SR-IOV capability).
@@ -518,7 +537,11 @@ impl<T: VfDriver> VfDevice<T> {
             let pcie = config
                 .find(CapKind::Std(bindings::PCI_CAP_ID_EXP as u8))
                 .is_some();
-            let irq_counts = IrqCounts::of(&pdev, pcie);
+            let mut irq_counts = IrqCounts::of(&pdev, pcie);
+            if T::INTX {
+                config.present_intx();
+                irq_counts = irq_counts.with_intx();
+            }
             let msix = core::array::from_fn(|bar| pci_io::msix_ranges(&pdev, bar));
             Ok(try_pin_init!(Self {
                 shared,
@@ -1189,6 +1212,12 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 .inspect_err(|e| user_dbg!(dev.parent(), "SET_IRQS refused: {:?}\n", e))?;
                 if req.index() == bindings::VFIO_PCI_ERR_IRQ_INDEX {
                     interrupts::set_single(&mut this.shared.err.lock(), &req)?;
+                    return Ok(0);
+                }
+                if req.index() == bindings::VFIO_PCI_INTX_IRQ_INDEX {
+                    // (The core refused it unless the vendor presents a pin.)
+                    let disabled = this.config.lock().intx_disabled();
+                    this.irqs.lock().intx.set(&req, disabled)?;
                     return Ok(0);
                 }
                 // A positive answer: only that many MSI vectors could be had (vfio-pci's
