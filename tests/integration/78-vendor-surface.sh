@@ -141,3 +141,28 @@ test_vendor_virtual_io_bar() {
 	expect_eq "a 1-byte write at the last byte" 0x5a000000 "$(kv read_2_0x1c "$out")" || return 1
 	expect_eq "BAR2 sized through config space: a 32-byte I/O BAR" 0xffffffe1 "$(kv read_7_0x18 "$out")"
 }
+
+# The test vendor's emulated INTx line (its register 0x1008 sets the level), through
+# vfio-pci's INTx protocol: one vector (EVENTFD|MASKABLE|AUTOMASKED), pin INTA, signalled on
+# assertion and masked until unmasked, signalled again on unmask while still asserted,
+# held back while masked or while the user sets INTx-disable, STATUS's interrupt bit following
+# the line, loopback, nothing after the trigger is removed.
+test_vendor_emulated_intx() {
+	local vf="${NVME_VFS[0]}" dev out rc=0 k v kv_pair
+	dev="$(vendor_on)" || { echo "# wrapping $vf with mpw_test_vendor failed"; return 1; }
+	out="$("$MPW_CLIENT" intx-probe "$dev" 0 $COUNTERS 2>&1)" || rc=$?
+	mdev_off "$dev" "$vf"
+	[ $rc = 0 ] || { echo "# mpw-vfio-client intx-probe on $vf: $out"; return 1; }
+	expect_eq "INTx vectors" 1 "$(kv intx_count "$out")" || return 1
+	# VFIO_IRQ_INFO_EVENTFD 1 | MASKABLE 2 | AUTOMASKED 4
+	expect_eq "INTx flags" 0x7 "$(kv intx_flags "$out")" || return 1
+	expect_eq "interrupt pin" 0x1 "$(kv pin "$out")" || return 1
+	expect_eq "unmask before INTx is enabled" EINVAL "$(kv unmask_before_enable "$out")" || return 1
+	for kv_pair in fired_on_assert=1 status_asserted=1 fired_again_while_automasked=0 \
+		fired_on_unmask_still_asserted=1 status_deasserted=0 fired_on_unmask_deasserted=0 \
+		fired_on_assert_while_masked=0 fired_on_unmask_pending=1 fired_with_intx_disable=0 \
+		loopback=1 fired_after_disable=0; do
+		k="${kv_pair%=*}" v="${kv_pair#*=}"
+		expect_eq "$k" "$v" "$(kv "$k" "$out")" || return 1
+	done
+}

@@ -9,7 +9,8 @@
 //!   capability; adds a vendor-specific capability (12 bytes, byte 4 writable);
 //! - traps BAR0 `0x1000..0x1010`: the admin queue doorbells (`0x1000`, `0x1004`), which it
 //!   counts and passes on, and two registers of its own where the I/O queue 1 doorbells
-//!   were: `0x1008` reads the hook counters (`opens << 24 | closes << 16 | resets << 8`),
+//!   were: `0x1008` reads the hook counters (`opens << 24 | closes << 16 | resets << 8`)
+//!   and a write there sets the level of its emulated INTx line (INTA) to bit 0,
 //!   `0x100c` reads the doorbell writes counted, and a write of `n` there raises MSI-X
 //!   vector `n` to the user (`EIO` if the user has no eventfd on it);
 //! - emulates an I/O BAR2 of 32 bytes the VF does not have: eight scratch registers that read
@@ -84,6 +85,7 @@ impl VfDriver for TestVendor {
     type State = Seen;
     const TRAPS: &'static [Trap] = &[Trap::new(0, SQ0_TAIL, 16)];
     const VIRTUAL_BARS: &'static [VirtualBar] = &[VirtualBar::io(SCRATCH_BAR as u8, SCRATCH_SIZE)];
+    const INTX: bool = true;
 
     fn edit_config(config: &mut ConfigEdit<'_>) -> Result {
         config.set_ids(0x1b36, 0x7e57)?;
@@ -162,7 +164,10 @@ impl VfDriver for TestVendor {
                 s.doorbells = s.doorbells.wrapping_add(1);
                 vf.write(bar, off, width, val)
             }
-            (COUNTERS, 4) => Ok(()),
+            (COUNTERS, 4) => {
+                vf.set_intx(val & 1 != 0);
+                Ok(())
+            }
             (DOORBELLS_IRQ, 4) => match u32::try_from(val) {
                 Ok(n) if vf.raise(Irq::MsiX(n)) => Ok(()),
                 _ => Err(EIO),

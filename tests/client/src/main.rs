@@ -44,6 +44,15 @@
 //!       read); detach the eventfd (fd -1) and complete another Identify
 //!       (`after_detach_status=`, `after_detach_fired=`); disable MSI-X
 //!       (`proc_interrupts_msix_after_disable=`)
+//!   intx-probe <sysfs device dir> <region> <offset>
+//!       the emulated INTx line of a device whose register at <offset> of <region> sets the
+//!       line's level (bit 0): `intx_count=`, `intx_flags=`, `pin=`, `unmask_before_enable=`,
+//!       then, with a trigger eventfd, the counts signalled `fired_on_assert=`,
+//!       `fired_again_while_automasked=`, `fired_on_unmask_still_asserted=`,
+//!       `fired_on_unmask_deasserted=`, `fired_on_assert_while_masked=`,
+//!       `fired_on_unmask_pending=`, `fired_with_intx_disable=`, `loopback=`,
+//!       `fired_after_disable=`, and STATUS's interrupt bit (`status_asserted=`,
+//!       `status_deasserted=`)
 //!   irq-loopback <sysfs device dir>
 //!       enable every MSI-X vector, each with its own eventfd (`msix_count=`,
 //!       `proc_interrupts_msix=`), signal the last one with DATA_NONE (`loopback_last=`, and
@@ -462,6 +471,61 @@ fn irq_trigger(sysfs: &str, kind: &str, ops: &[Op]) -> vfio::Result<()> {
     dev.set_irqs(TRIGGER_NONE, index, 0, 0, &[])?;
     println!("proc_interrupts_after_disable={}", irq::proc_interrupts(name)?);
     Ok(())
+}
+
+/// The emulated INTx line of a device whose register `offset` of region `region` sets the
+/// line's level (bit 0), through vfio-pci's INTx protocol: trigger eventfd, automask,
+/// VFIO_DEVICE_SET_IRQS mask and unmask.
+fn intx_probe(sysfs: &str, region: u32, offset: u64) -> vfio::Result<()> {
+    const INTX: u32 = vfio::VFIO_PCI_INTX_IRQ_INDEX;
+    const MASK: u32 = vfio::VFIO_IRQ_SET_ACTION_MASK | vfio::VFIO_IRQ_SET_DATA_NONE;
+    const UNMASK: u32 = vfio::VFIO_IRQ_SET_ACTION_UNMASK | vfio::VFIO_IRQ_SET_DATA_NONE;
+    const TRIGGER_BOOL: u32 = vfio::VFIO_IRQ_SET_ACTION_TRIGGER | vfio::VFIO_IRQ_SET_DATA_BOOL;
+    let (_iommufd, dev) = cdev_attach(sysfs)?;
+    let cfg = vfio::VFIO_PCI_CONFIG_REGION_INDEX;
+    let info = dev.irq_info(INTX)?;
+    println!("intx_count={}", info.count);
+    println!("intx_flags={:#x}", info.flags);
+    println!("pin={:#x}", dev.read_reg(cfg, 0x3d, 1)?);
+    let r = dev.set_irqs(UNMASK, INTX, 0, 1, &[]);
+    println!("unmask_before_enable={}", vfio::outcome(r.map_err(|e| e.err)));
+    let efd = irq::EventFd::new()?;
+    dev.set_irqs(TRIGGER_FD, INTX, 0, 1, &irq::fds(&[efd.raw()]))?;
+    let short = Duration::from_millis(500);
+    let level = |v: u64| dev.write_reg(region, offset, 4, v);
+    let status = || -> vfio::Result<u64> { Ok((dev.read_reg(cfg, 0x6, 2)? >> 3) & 1) };
+    level(1)?;
+    println!("fired_on_assert={}", efd.wait(Duration::from_secs(5))?);
+    println!("status_asserted={}", status()?);
+    level(0)?;
+    level(1)?;
+    println!("fired_again_while_automasked={}", efd.wait(short)?);
+    dev.set_irqs(UNMASK, INTX, 0, 1, &[])?;
+    println!("fired_on_unmask_still_asserted={}", efd.wait(short)?);
+    level(0)?;
+    println!("status_deasserted={}", status()?);
+    dev.set_irqs(UNMASK, INTX, 0, 1, &[])?;
+    println!("fired_on_unmask_deasserted={}", efd.wait(short)?);
+    dev.set_irqs(MASK, INTX, 0, 1, &[])?;
+    level(1)?;
+    println!("fired_on_assert_while_masked={}", efd.wait(short)?);
+    dev.set_irqs(UNMASK, INTX, 0, 1, &[])?;
+    println!("fired_on_unmask_pending={}", efd.wait(short)?);
+    level(0)?;
+    // INTx-disable in the user's COMMAND holds the line back.
+    let cmd = dev.read_reg(cfg, 0x4, 2)?;
+    dev.write_reg(cfg, 0x4, 2, cmd | 0x400)?;
+    dev.set_irqs(UNMASK, INTX, 0, 1, &[])?;
+    level(1)?;
+    println!("fired_with_intx_disable={}", efd.wait(short)?);
+    level(0)?;
+    dev.write_reg(cfg, 0x4, 2, cmd)?;
+    dev.set_irqs(TRIGGER_BOOL, INTX, 0, 1, &[1u8])?;
+    println!("loopback={}", efd.wait(short)?);
+    dev.set_irqs(TRIGGER_NONE, INTX, 0, 0, &[])?;
+    level(1)?;
+    println!("fired_after_disable={}", efd.wait(short)?);
+    level(0)
 }
 
 fn irq_loopback(sysfs: &str) -> vfio::Result<()> {
@@ -952,6 +1016,7 @@ fn usage() -> ExitCode {
     eprintln!("       mpw-vfio-client irq-info <sysfs dev>");
     eprintln!("       mpw-vfio-client nvme-irq <sysfs dev>");
     eprintln!("       mpw-vfio-client irq-loopback <sysfs dev>");
+    eprintln!("       mpw-vfio-client intx-probe <sysfs dev> <region> <offset>");
     eprintln!("       mpw-vfio-client irq-trigger <sysfs dev> msi|msix [write:R:OFF:LEN:VAL]...");
     eprintln!("       mpw-vfio-client irq-bad-args <sysfs dev>");
     eprintln!("       mpw-vfio-client req-wait <sysfs dev> <seconds>");
@@ -1019,6 +1084,10 @@ fn main() -> ExitCode {
             };
             mmap_probe(sysfs, region, offset, len, at, &pre, &post)
         }
+        ["intx-probe", sysfs, region, offset] => match (parse_num(region), parse_num(offset)) {
+            (Some(r), Some(o)) => intx_probe(sysfs, r as u32, o),
+            _ => return usage(),
+        },
         ["reset-race", sysfs, kind @ ("ioctl" | "flr"), n] => match n.parse() {
             Ok(n) => reset_race(sysfs, kind, n),
             Err(_) => return usage(),
