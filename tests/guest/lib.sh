@@ -86,6 +86,18 @@ nvme_field() {
 	awk -v f="$1" '$1 == f && $2 == ":" { sub(/^[^:]*: */, ""); sub(/ *$/, ""); print; exit }' <<< "$2"
 }
 
+# wait_held LOG PID [SECONDS]: waits (at most SECONDS, default 20) until the client PID,
+# whose output goes to LOG, printed `held` (it has the device open); fails if it did not, or
+# if it ended first.
+wait_held() {
+	local end=$((SECONDS + ${3:-20}))
+	while ! grep -q '^held$' "$1"; do
+		kill -0 "$2" 2>/dev/null && [ $SECONDS -lt "$end" ] || break
+		sleep 0.1
+	done
+	grep -q '^held$' "$1"
+}
+
 # kv KEY TEXT: the value of KEY in "key=value" lines.
 kv() {
 	sed -n "s/^$1=//p" <<< "$2" | head -1

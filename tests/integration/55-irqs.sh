@@ -151,16 +151,12 @@ test_set_irqs_bad_args() {
 }
 
 test_remove_while_open_signals_req() {
-	local vf="${NVME_VFS[0]}" dev log pid i=0 t0 t1 rc=0 out mark
+	local vf="${NVME_VFS[0]}" dev log pid t0 t1 rc=0 out mark
 	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; echo "# wrapping $vf failed"; return 1; }
 	log="$(mktemp)"
 	"$MPW_CLIENT" req-wait "$dev" 60 > "$log" 2>&1 &
 	pid=$!
-	while ! grep -q '^held$' "$log" && kill -0 "$pid" 2>/dev/null && [ $i -lt 200 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if ! grep -q '^held$' "$log"; then
+	if ! wait_held "$log" "$pid"; then
 		echo "# the client did not get hold of the device: $(cat "$log")"
 		kill "$pid" 2>/dev/null
 		wait "$pid"

@@ -8,16 +8,6 @@
 #     REQ eventfd and revokes the user's BAR mappings at once: an access gets SIGBUS, a pread
 #     EIO; the removal returns once the user has closed the device.
 
-# wait_held LOG PID: waits (at most 20 s) until the client logged `held`.
-wait_held() {
-	local i=0
-	while ! grep -q '^held$' "$1" && kill -0 "$2" 2>/dev/null && [ $i -lt 200 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	grep -q '^held$' "$1"
-}
-
 # sysfs_write VALUE FILE
 sysfs_write() {
 	echo "$1" > "$2"

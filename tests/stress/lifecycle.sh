@@ -40,12 +40,7 @@ held() {
 	: > "$log"
 	"$client" "$@" > "$log" 2>&1 &
 	pid=$!
-	local k=0
-	while ! grep -q '^held$' "$log" && kill -0 $pid 2>/dev/null && [ $k -lt 300 ]; do
-		sleep 0.1
-		k=$((k + 1))
-	done
-	grep -q '^held$' "$log"
+	wait_held "$log" "$pid" 30
 }
 
 rebind_sample() {
