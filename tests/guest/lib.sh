@@ -195,11 +195,24 @@ fi
 # (`wait -n` on the job and on an alarm subshell: no polling, nothing executed.)
 wait_limited() {
 	local alarm who=
+	# `wait -n` does not see a job bash has already reaped: one that ended before the call
+	# (it would wait out the whole alarm). A plain `wait` returns its kept status.
+	if ! kill -0 "$2" 2>/dev/null; then
+		wait "$2" 2>/dev/null
+		job_rc=$?
+		return 0
+	fi
 	(read -r -t "$1" -u "$MPW_TICK_FD" _) &
 	alarm=$!
 	# (stderr: no "Killed" job report from bash)
 	wait -n -p who "$2" "$alarm" 2>/dev/null
 	job_rc=$?
+	if [ "$who" != "$2" ] && ! kill -0 "$2" 2>/dev/null; then
+		# It ended, and was reaped, between the check above and `wait -n`.
+		wait "$2" 2>/dev/null
+		job_rc=$?
+		who="$2"
+	fi
 	if [ "$who" = "$2" ]; then
 		kill "$alarm" 2>/dev/null
 		wait "$alarm" 2>/dev/null
