@@ -665,4 +665,28 @@ mod tests {
         assert_eq!(&std_chain(&c2, &h2)?[..], &[0x09]);
         Ok(())
     }
+
+    /// A vendor's INTx pin: the pin reads INTA (kept across a reset), STATUS's interrupt bit
+    /// is virtual and follows the line, INTx-disable is the user's virtual COMMAND bit.
+    #[test]
+    fn vendor_intx_pin() -> Result {
+        let mut c = cfg(&vf())?;
+        assert_eq!(c.read(0x3d, 1, 1)?, 0);
+        c.present_intx();
+        assert_eq!(c.read(0x3d, 1, 0)?, 1);
+        assert_eq!(c.read(0x06, 2, 0x0018)? & 0x08, 0);
+        c.set_intx_status(true);
+        assert_eq!(c.read(0x06, 2, 0x0010)? & 0x08, 0x08);
+        assert!(!c.intx_disabled());
+        assert_eq!(
+            c.write(0x04, 2, 0x0400)?.hw.map(|h| h.mask & 0x400),
+            Some(0)
+        );
+        assert!(c.intx_disabled());
+        c.reset();
+        assert!(!c.intx_disabled());
+        assert_eq!(c.read(0x06, 2, 0)? & 0x08, 0);
+        assert_eq!(c.read(0x3d, 1, 0)?, 1);
+        Ok(())
+    }
 }
