@@ -64,7 +64,7 @@ use kernel::{
         flags as vm_flags,
         VmaNew, //
     },
-    new_mutex, pci,
+    pci,
     prelude::*,
     sync::{
         aref::ARef,
@@ -73,6 +73,7 @@ use kernel::{
             Relaxed, //
         },
         Arc,
+        LockClassKey,
         Mutex, //
     },
     uaccess::{
@@ -80,6 +81,40 @@ use kernel::{
         UserSliceWriter, //
     },
 };
+
+/// Defines a lock class of this library as a non-generic function: a `new_mutex!` in generic
+/// code would give each vendor module's instance its own copy of the class name for one
+/// static key, which lockdep reports ("found a different class with the same key").
+macro_rules! lib_lock_class {
+    ($($fn:ident: $name:literal),* $(,)?) => {
+        $(
+            #[inline(never)]
+            fn $fn() -> (&'static CStr, Pin<&'static LockClassKey>) {
+                (c_str!($name), kernel::static_lock_class!())
+            }
+        )*
+    };
+}
+
+lib_lock_class! {
+    class_err: "VfShared::err",
+    class_open_dev: "VfShared::open_dev",
+    class_parent: "VfParent::parent",
+    class_config: "VfDevice::config",
+    class_mem: "VfDevice::mem",
+    class_open: "VfDevice::open",
+    class_dma: "VfDevice::dma",
+    class_irqs: "VfDevice::irqs",
+}
+
+/// `Mutex::new` with one of the classes above.
+fn lib_mutex<U>(
+    t: impl PinInit<U>,
+    class: fn() -> (&'static CStr, Pin<&'static LockClassKey>),
+) -> impl PinInit<Mutex<U>> {
+    let (name, key) = class();
+    Mutex::new(t, name, key)
+}
 
 /// The region offset encoding every vfio-pci device uses: region index in bits 40 and up.
 pub const REGION_SHIFT: u32 = 40;
@@ -263,8 +298,8 @@ impl<T: VfModule> pci_driver::Driver for VfPciDriver<T> {
             let shared = Arc::pin_init(
                 try_pin_init!(VfShared {
                     pdev,
-                    err <- new_mutex!(None),
-                    open_dev <- new_mutex!(None),
+                    err <- lib_mutex(None, class_err),
+                    open_dev <- lib_mutex(None, class_open_dev),
                     own_reset: Atomic::new(false),
                 }),
                 GFP_KERNEL,
@@ -275,7 +310,7 @@ impl<T: VfModule> pci_driver::Driver for VfPciDriver<T> {
             )?;
             Ok(try_pin_init!(VfParent {
                 shared,
-                parent <- new_mutex!(Some(parent)),
+                parent <- lib_mutex(Some(parent), class_parent),
                 _t: PhantomData,
             }))
         })
@@ -548,8 +583,8 @@ impl<T: VfDriver> VfDevice<T> {
                 pdev,
                 bars,
                 virtual_bars,
-                config <- new_mutex!(config),
-                mem <- new_mutex!(MemState {
+                config <- lib_mutex(config, class_config),
+                mem <- lib_mutex(MemState {
                     open: false,
                     revoked: false,
                     low_power: false,
@@ -557,12 +592,12 @@ impl<T: VfDriver> VfDevice<T> {
                     bars: [const { None }; 6],
                     pm_save: pci_io::PmSave::default(),
                     vendor: T::State::default(),
-                }),
-                open <- new_mutex!(None),
-                dma <- new_mutex!(None),
+                }, class_mem),
+                open <- lib_mutex(None, class_open),
+                dma <- lib_mutex(None, class_dma),
                 irq_counts,
                 msix,
-                irqs <- new_mutex!(Interrupts::default()),
+                irqs <- lib_mutex(Interrupts::default(), class_irqs),
                 _t: PhantomData,
             }))
         })
