@@ -50,6 +50,17 @@ mpw_vm_accel_args() {
 	fi
 }
 
+# mpw_vm_stall_evidence OUT QMP: what the stalled guest's QEMU was doing (its threads and
+# its virtio queues, twice five seconds apart), into OUT/qemu-evidence.txt.
+mpw_vm_stall_evidence() {
+	local out="$1" qmp="$2" pid
+	pid="$(pgrep -f "qemu-system.*virtme_initmount0=${out#/}" | head -1)"
+	[ -n "$pid" ] || { echo "(no QEMU process found)" > "$out/qemu-evidence.txt"; return; }
+	timeout 60 python3 "$MPW_ROOT/scripts/qemu-evidence.py" "$pid" "$qmp" 2 \
+		> "$out/qemu-evidence.txt" 2>&1
+	echo "[vm] what QEMU was doing: $out/qemu-evidence.txt" >&2
+}
+
 # mpw_vm_run OUT TIMEOUT_S CMD...
 # Boots the VM, runs CMD (a shell command line, run by bash as root, cwd = the repository)
 # and powers off. OUT is a host directory the guest can write; CMD's stdout+stderr land in
@@ -77,12 +88,16 @@ mpw_vm_run() {
 	# does not depend on re-arming a one-shot timer.
 	local append="intel_iommu=on iommu=pt kmemleak=on no5lvl loglevel=5 nohz=off highres=off"
 	append="$append kunit.filter_glob=mdev_pci_wrap*"
+	# A QMP socket, for what QEMU was doing if the guest stalls (scripts/qemu-evidence.py).
+	local qmp
+	qmp="${TMPDIR:-/tmp}/mpw-qmp-$$-$RANDOM.sock"
+	rm -f "$qmp"
 	# shellcheck disable=SC2046
 	timeout --foreground -k 10 "$timeout_s" \
 		vng --run "$MPW_KBUILD" $(mpw_vm_accel_args) --disable-microvm \
 			--user root --memory "$MPW_VM_MEM" --cpus "$MPW_VM_CPUS" \
 			--cwd "$MPW_ROOT" --rwdir "$out" --verbose \
-			--append="$append" --qemu-opts="$(mpw_vm_qemu_opts)" \
+			--append="$append" --qemu-opts="$(mpw_vm_qemu_opts) -qmp unix:$qmp,server=on,wait=off -name mpw-test-vm,debug-threads=on" \
 			--exec "$wrapper" > "$out/console.log" 2>&1 < /dev/null &
 	local vm=$!
 	# The stall watchdog: a guest whose kernel log (heartbeats aside) and output both stop
@@ -103,6 +118,7 @@ mpw_vm_run() {
 				"system stopped answering; see the blocked tasks in kmsg.txt); stopped" \
 				> "$out/stalled.txt"
 			echo "[vm] $(cat "$out/stalled.txt")" >&2
+			mpw_vm_stall_evidence "$out" "$qmp"
 			pkill -TERM -f "virtme_initmount0=${out#/}" 2>/dev/null
 			break
 		elif [ "$size" != "$last" ]; then
@@ -112,6 +128,7 @@ mpw_vm_run() {
 				"the console: $(grep -c mpw-heartbeat "$out/console.log")" \
 				"(load $(cut -d' ' -f1 /proc/loadavg) on the host); stopped" > "$out/stalled.txt"
 			echo "[vm] $(cat "$out/stalled.txt")" >&2
+			mpw_vm_stall_evidence "$out" "$qmp"
 			# QEMU's command line names the output directory (virtme's 9p mount of it).
 			pkill -TERM -f "virtme_initmount0=${out#/}" 2>/dev/null
 			break
@@ -119,6 +136,7 @@ mpw_vm_run() {
 	done
 	wait $vm
 	local vng_rc=$?
+	rm -f "$qmp"
 	if [ -f "$out/stalled.txt" ]; then
 		return 124
 	fi

@@ -2,13 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0
 """Judge a test-VM run: KUnit KTAP from the kernel log, the integration results, and splats.
 
-usage: check_results.py OUTDIR [NAME=PASSED/FAILED ...]
+usage: check_results.py OUTDIR [--earlier=LISTING] [NAME=PASSED/FAILED ...]
        check_results.py --kunit OUTDIR
+       check_results.py --resume STALLED_TAP
 
 Prints every failure with its diagnostics, every kernel splat with context, and ends with
 the line `N passed, N failed`. Exits 1 if anything failed, a splat was found, or a part of
 the run is missing (no KTAP, a test that never reported, no kmemleak report, a run that
-ended early). With --kunit, judges a `make kunit` run: the KTAP and the splats only.
+ended early). --earlier names a file listing, one per line, the output directories of VMs
+that stalled before OUTDIR's run resumed their work: their kernel logs are judged too.
+With --kunit, judges a `make kunit` run: the KTAP and the splats only.
+With --resume, prints the results of STALLED_TAP that a resumed run keeps (tests/run.sh).
 
 The kernel log is OUTDIR/dmesg.txt (written at the end of the run) completed by kmsg.txt
 (written as the log grows); when the run never ended, kmsg.txt or, failing that, the serial
@@ -329,6 +333,38 @@ def judge_splats(lines, tally):
     tally.problems.extend(marker_problems(lines))
 
 
+def resume_tap(text):
+    """The results a run resumed after a stalled VM keeps from that VM's TAP: every test's
+    (`test_*`, with its diagnostics) but the last result recorded, the test it stalled in,
+    which runs again. Harness steps and file problems are recorded afresh by the new VM."""
+    blocks = []
+    for line in text.splitlines():
+        if RESULT.match(line) and not line.startswith(" "):
+            blocks.append([line])
+        elif blocks:
+            blocks[-1].append(line)
+    keep = [b for b in blocks[:-1] if RESULT.match(b[0]).group(4).startswith("test_")]
+    return "".join(l + "\n" for b in keep for l in b)
+
+
+def judge_earlier_runs(listing, tally):
+    """The kernel logs of the VMs that stalled before this run resumed their work (one
+    directory per line of LISTING, tests/run.sh): their splats count as this run's; their
+    results are in this run's TAP already."""
+    if not listing.exists():
+        return
+    for d in listing.read_text().split():
+        lines, _ = read_kernel_log(Path(d))
+        if not lines:
+            tally.problems.append(f"no kernel log of the stalled VM in {d}")
+            continue
+        print(f"WARNING the VM of {d} stalled: its kernel log is judged too")
+        before = len(tally.problems)
+        judge_splats(lines, tally)
+        for i in range(before, len(tally.problems)):
+            tally.problems[i] = f"(in the stalled VM of {d}) {tally.problems[i]}"
+
+
 def main_kunit(out):
     """`make kunit`: the KTAP, the KUnit results and the splats of one VM run."""
     tally = Tally()
@@ -353,13 +389,17 @@ def main(argv):
     if len(argv) < 2:
         print(__doc__)
         return 2
+    if argv[1] == "--resume" and len(argv) == 3:
+        print(resume_tap(Path(argv[2]).read_text()), end="")
+        return 0
     if argv[1] == "--kunit":
         if len(argv) != 3:
             print(__doc__)
             return 2
         return main_kunit(Path(argv[2]))
     out = Path(argv[1])
-    extra = [a.split("=", 1) for a in argv[2:] if "=" in a]
+    earlier_runs = [a.split("=", 1)[1] for a in argv[2:] if a.startswith("--earlier=")]
+    extra = [a.split("=", 1) for a in argv[2:] if "=" in a and not a.startswith("--")]
     tally = Tally()
 
     for name, counts in extra:
@@ -402,6 +442,8 @@ def main(argv):
         print(f"FAIL integration {name}: no result (it never ran, or the run stopped in it)")
 
     judge_splats(lines, tally)
+    for listing in earlier_runs:
+        judge_earlier_runs(Path(listing), tally)
 
     leak_path = out / "kmemleak.txt"
     leak_text = leak_path.read_text(errors="replace") if leak_path.exists() else None

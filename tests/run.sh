@@ -54,30 +54,48 @@ h_fail=$((h_fail + h_err))
 # shellcheck source=scripts/vm.sh
 . "$root/scripts/vm.sh"
 out="$root/out/test"
-rm -rf "$out"
+# What the guest runs; MPW_TESTS_GLOB (some integration files only) and MPW_FAKE_STALL (see
+# tests/guest/run-tests.sh) are passed on.
+guest_cmd="bash tests/guest/run-tests.sh"
+for v in MPW_TESTS_GLOB MPW_FAKE_STALL; do
+	[ -n "${!v:-}" ] && guest_cmd="$v=$(printf '%q' "${!v}") $guest_cmd"
+done
+rm -rf "$out" "$out".stalled*
 mkdir -p "$out"
 say "booting the test VM (debug kernel under TCG: about a minute to boot); output follows"
 : > "$out/cmd.out"
 tail -n +1 -F "$out/cmd.out" 2>/dev/null | sed -u 's/^/  [vm] /' &
 tailer=$!
 vm_rc=0
-mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-3600}" bash tests/guest/run-tests.sh || vm_rc=$?
-# A guest that stalled (scripts/vm.sh's watchdog: no kernel log and no output for 8 minutes,
-# the guest idle; see docs/test-vm.md, "The silent guest stall") gets one more chance in a
-# fresh VM if there is time left for it under CI's limit. The stall is reported either way.
-if [ -f "$out/stalled.txt" ] && [ $(( $(date +%s) - start )) -lt "${MPW_STALL_RETRY_BEFORE:-2100}" ]; then
-	stalled="$out.stalled"
+mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-3600}" "$guest_cmd" || vm_rc=$?
+# A guest that stalled (scripts/vm.sh's watchdog, or the guest saying it cannot start
+# programs; see docs/test-vm.md, "The guest stall") gets a fresh VM that resumes the run: the
+# tests the stalled VM finished keep their results (all but its last, which is run again),
+# the others run in the fresh VM. Up to MPW_STALL_RETRIES (2) times, while the run is not
+# past MPW_STALL_RETRY_BEFORE seconds (CI's limit). Every stall is reported, and the stalled
+# VMs' kernel logs are judged too (check_results.py).
+retries=0
+: > "$root/out/earlier-runs.txt"
+while [ -f "$out/stalled.txt" ] && [ $retries -lt "${MPW_STALL_RETRIES:-2}" ] &&
+	[ $(( $(date +%s) - start )) -lt "${MPW_STALL_RETRY_BEFORE:-2700}" ]; do
+	retries=$((retries + 1))
+	stalled="$out.stalled$retries"
 	rm -rf "$stalled"
 	mv "$out" "$stalled"
 	mkdir -p "$out"
 	: > "$out/cmd.out"
+	# The stalled run's test results, its last one left out (the test it stalled in).
+	python3 "$here/check_results.py" --resume "$stalled/integration.tap" > "$out/resume.tap" ||
+		: > "$out/resume.tap"
 	say "WARNING the guest stalled: $(cat "$stalled/stalled.txt"); its output is kept in" \
-		"$stalled; running the tests again in a fresh VM"
+		"$stalled; resuming in a fresh VM ($(grep -c '^ok\|^not ok' "$out/resume.tap")" \
+		"results kept)"
+	echo "$stalled" >> "$root/out/earlier-runs.txt"
 	vm_rc=0
-	mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-3600}" bash tests/guest/run-tests.sh || vm_rc=$?
-	echo "the previous attempt stalled: $(cat "$stalled/stalled.txt"); see $stalled" \
-		> "$out/earlier-stall.txt"
-fi
+	mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-3600}" "$guest_cmd" || vm_rc=$?
+	echo "the VM stalled $retries time(s); resumed in a fresh VM each time: see" \
+		"$(paste -sd' ' "$root/out/earlier-runs.txt")" > "$out/earlier-stall.txt"
+done
 sleep 1
 kill $tailer 2>/dev/null
 wait $tailer 2>/dev/null
@@ -98,5 +116,5 @@ fi
 [ -f "$out/earlier-stall.txt" ] && say "WARNING $(cat "$out/earlier-stall.txt")"
 say "results (whole run: $(( $(date +%s) - start ))s)"
 # Its last line is the summary: `N passed, N failed`.
-python3 "$here/check_results.py" "$out" \
+python3 "$here/check_results.py" "$out" --earlier="$root/out/earlier-runs.txt" \
 	"static=$static_pass/$static_fail" "harness=$((h_total - h_fail))/$h_fail"

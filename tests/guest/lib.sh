@@ -221,14 +221,57 @@ wait_limited() {
 	return 1
 }
 
-# exec_works: whether this guest can still start a program (in 20 s).
+# exec_works [SECONDS]: whether this guest can still start a program (in SECONDS, 20).
 exec_works() {
 	local pid
 	(exec /bin/true) &
 	pid=$!
-	wait_limited 20 "$pid" && return 0
+	wait_limited "${1:-20}" "$pid" && return 0
 	kill -KILL "$pid" 2>/dev/null
 	return 1
+}
+
+# stall_watch: runs for good (start it in the background): every 30 s, checks that the guest
+# can still start a program. When it cannot twice in a row (30 s each), the root file system
+# stopped answering: the blocked tasks and the virtio interrupts go to the kernel log with the
+# marker the host's watchdog stops the VM on, a minute after the stall instead of at the end
+# of the running test's time limit.
+stall_watch() {
+	local fails=0
+	while :; do
+		read -r -t 30 -u "$MPW_TICK_FD" _
+		if exec_works 30; then
+			fails=0
+			continue
+		fi
+		fails=$((fails + 1))
+		[ $fails -ge 2 ] || continue
+		echo "<4>mpw-harness: no program started in 30 s, twice: the root file system" \
+			"stalled" > /dev/kmsg
+		echo w 2>/dev/null > /proc/sysrq-trigger
+		virtio_irq_evidence
+		echo "<3>mpw-harness: the guest cannot start programs (root file system stalled)" \
+			> /dev/kmsg
+		return 1
+	done
+}
+
+# virtio_irq_evidence: which virtio device serves which 9p mount, and the virtio lines of
+# /proc/interrupts twice, 5 s apart (does the root file system's device still interrupt?),
+# into the kernel log. Builtins only: it runs when programs cannot start.
+virtio_irq_evidence() {
+	local d tag l round
+	for d in /sys/bus/virtio/devices/virtio*; do
+		tag=""
+		read -r tag 2>/dev/null < "$d/mount_tag"
+		[ -n "$tag" ] && echo "<4>mpw-harness: ${d##*/} is the 9p device of mount tag $tag" > /dev/kmsg
+	done
+	for round in 1 2; do
+		[ $round = 2 ] && read -r -t 5 -u "$MPW_TICK_FD" _
+		while read -r l; do
+			[[ $l == *virtio* ]] && echo "<4>mpw-harness: interrupts ($round): $l" > /dev/kmsg
+		done < /proc/interrupts
+	done
 }
 
 # hang_evidence [PGID]: the blocked tasks (sysrq w, written to the kernel log), the kernel
@@ -253,6 +296,7 @@ hang_evidence() {
 	if ! exec_works; then
 		echo "# the guest cannot start programs any more (/bin/true did not run in 20 s):" \
 			"its root file system (9p) stopped answering"
+		virtio_irq_evidence
 		echo "<3>mpw-harness: the guest cannot start programs (root file system stalled)" \
 			> /dev/kmsg
 		return 1

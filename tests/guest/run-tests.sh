@@ -16,6 +16,8 @@
 # time-out the blocked tasks and the kernel log's tail go into the test's diagnostics, the
 # test is killed (or abandoned if it is stuck in the kernel) and the run goes on.
 # MPW_TESTS_GLOB selects the integration files (default tests/integration/*.sh).
+# MPW_FAKE_STALL=TEST makes the first VM stall (as far as the host can tell) when TEST is
+# due: the harness's test of tests/run.sh's resumption in a fresh VM.
 
 set -u
 root="$MPW_ROOT"
@@ -97,43 +99,36 @@ defined_tests() { # FILE
 	(set +eu; . "$1" > /dev/null 2>&1; declare -F) | sed -n 's/^declare -f[a-z]* \(test_.*\)$/\1/p'
 }
 
-# A file's problems are recorded right away, as failures of their own (parse_<file>).
-files=() file_of=() tests=()
-# shellcheck disable=SC2086 # the glob is to expand
-for f in $tests_glob; do
-	[ -f "$f" ] || continue
-	files+=("$f")
-	base="${f##*/}"
-	if ! bash -n "$f" > "$tmpd/parse" 2>&1; then
-		sed -i "1i # $base does not parse:" "$tmpd/parse"
-		record 1 "parse_${base%.sh}" "$tmpd/parse"
-	fi
-	found="$(list_tests "$f")"
-	missed=""
-	for t in $(defined_tests "$f"); do
-		[[ $'\n'$found$'\n' == *$'\n'$t$'\n'* ]] || missed="$missed $t"
+# discover: every test of every file, in file order, as `test<TAB>FILE<TAB>NAME` lines, and a
+# file's problems as `parse<TAB>NAME<TAB>DIAGNOSTICS_FILE` lines (recorded as failures of
+# their own, parse_<file>). It runs beside the hardware setup: under TCG the programs it
+# starts take about a minute.
+discover() {
+	local f base found missed t
+	# shellcheck disable=SC2086 # the glob is to expand
+	for f in $tests_glob; do
+		[ -f "$f" ] || continue
+		base="${f##*/}"
+		if ! bash -n "$f" > "$tmpd/parse.$base" 2>&1; then
+			sed -i "1i # $base does not parse:" "$tmpd/parse.$base"
+			printf 'parse\t%s\t%s\n' "parse_${base%.sh}" "$tmpd/parse.$base"
+		fi
+		found="$(list_tests "$f")"
+		missed=""
+		for t in $(defined_tests "$f"); do
+			[[ $'\n'$found$'\n' == *$'\n'$t$'\n'* ]] || missed="$missed $t"
+		done
+		if [ -n "$missed" ]; then
+			printf '# %s defines test functions in a form the harness does not recognize:%s\n%s\n' \
+				"$base" "$missed" "#   write them as \`test_name() {\`; they were run anyway, last" \
+				> "$tmpd/missed.$base"
+			printf 'parse\t%s\t%s\n' "parse_${base%.sh}" "$tmpd/missed.$base"
+		fi
+		for t in $found $missed; do
+			printf 'test\t%s\t%s\n' "$f" "$t"
+		done
 	done
-	if [ -n "$missed" ]; then
-		printf '# %s defines test functions in a form the harness does not recognize:%s\n%s\n' \
-			"$base" "$missed" "#   write them as \`test_name() {\`; they were run anyway, last" \
-			> "$tmpd/parse"
-		record 1 "parse_${base%.sh}" "$tmpd/parse"
-	fi
-	for t in $found $missed; do
-		tests+=("$t")
-		file_of+=("$f")
-	done
-done
-[ ${#files[@]} -gt 0 ] || echo "[test] no integration test files match $tests_glob"
-
-{
-	echo "# Every result this run records; check_results.py counts a missing one as failed."
-	echo setup_hw
-	echo load_modules
-	echo unload_kunit_module
-	printf '%s\n' "${tests[@]}"
-	echo unload_modules
-} > "$expected"
+}
 
 # --- The run ---------------------------------------------------------------------------
 kmemleak=/sys/kernel/debug/kmemleak
@@ -145,7 +140,36 @@ if [ -w "$kmemleak" ]; then
 	kmemleak_forget=$!
 fi
 
+# A stalled root file system is seen within a minute or so, whatever runs (lib.sh).
+stall_watch > /dev/null 2>&1 &
+watcher=$!
+
+discover > "$tmpd/discovered" 2>&1 &
+discovering=$!
 step setup_hw "$harness_limit" bash "$root/tests/guest/setup-hw.sh" && cat "$step_out"
+if ! wait_limited "$harness_limit" "$discovering"; then
+	echo "# finding the tests did not end in $harness_limit s: the list is incomplete" \
+		> "$tmpd/discovery.limit"
+	stop_job "$discovering" >> "$tmpd/discovery.limit"
+	record 1 find_tests "$tmpd/discovery.limit"
+fi
+file_of=() tests=()
+while IFS=$'\t' read -r kind a b; do
+	case "$kind" in
+	parse) record 1 "$a" "$b" ;;
+	test) tests+=("$b") file_of+=("$a") ;;
+	*) echo "[test] finding the tests: $kind $a $b" ;;
+	esac
+done < "$tmpd/discovered"
+[ ${#tests[@]} -gt 0 ] || echo "[test] no integration tests in the files matching $tests_glob"
+{
+	echo "# Every result this run records; check_results.py counts a missing one as failed."
+	echo setup_hw
+	echo load_modules
+	echo unload_kunit_module
+	printf '%s\n' "${tests[@]}"
+	echo unload_modules
+} > "$expected"
 if [ -n "$kmemleak_forget" ] && ! wait_limited "$harness_limit" "$kmemleak_forget"; then
 	echo "[test] the first kmemleak scan did not end in $harness_limit s"
 fi
@@ -155,10 +179,40 @@ fi
 step load_modules "$harness_limit" bash "$root/tests/guest/load-modules.sh" --kunit
 step unload_kunit_module "$harness_limit" rmmod mdev_pci_wrap_kunit
 
+# A run resumed after a stalled VM (tests/run.sh): the tests the stalled VM finished keep its
+# results (resume.tap, in TAP with their diagnostics); the others run here.
+resume="$out/resume.tap"
+resumed() { # NAME: its earlier result, if resume.tap has one, into $tmpd/resumed
+	[ -f "$resume" ] || return 1
+	awk -v name="$1" '
+		/^(ok|not ok) [0-9]+ / { name_at = ($1 == "ok") ? $3 : $4; take = (name_at == name) }
+		take' "$resume" > "$tmpd/resumed"
+	[ -s "$tmpd/resumed" ]
+}
+
 # Each test in a fresh bash: lib.sh and the hardware description sourced, then its file.
 i=0
 while [ $i -lt ${#tests[@]} ]; do
 	t="${tests[$i]}" f="${file_of[$i]}"
+	if resumed "$t"; then
+		echo "[test] $t: the result of the earlier VM, which stalled after it"
+		if head -1 "$tmpd/resumed" | grep -q '^ok '; then
+			record 0 "$t"
+		else
+			tail -n +2 "$tmpd/resumed" | sed 's/^    //' > "$tmpd/resumed.diag"
+			record 1 "$t" "$tmpd/resumed.diag"
+		fi
+		i=$((i + 1))
+		continue
+	fi
+	if [ "$t" = "${MPW_FAKE_STALL:-}" ] && [ ! -f "$resume" ]; then
+		# The harness's own test of its stall handling (tests/run.sh resumes in a fresh VM):
+		# a stall as the guest reports one, then nothing more.
+		echo "[test] $t: MPW_FAKE_STALL: simulating a stalled guest"
+		echo "<3>mpw-harness: the guest cannot start programs (root file system stalled)" \
+			"[simulated: MPW_FAKE_STALL=$t]" > /dev/kmsg
+		read -r -u "$MPW_TICK_FD" _
+	fi
 	echo "[test] running $t (${f##*/})"
 	# shellcheck disable=SC2016 # expanded by that bash
 	step "$t" "$test_limit" bash -c \
@@ -183,6 +237,7 @@ if [ -w "$kmemleak" ]; then
 else
 	echo "kmemleak not available" > "$out/kmemleak.txt"
 fi
+kill "$watcher" 2>/dev/null
 rm -rf "$tmpd"
 echo "[test] $n integration results in $tap"
 echo "complete: $n results" > "$out/run-tests.done"

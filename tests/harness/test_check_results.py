@@ -51,7 +51,7 @@ LEAK = "unreferenced object 0xffff888003a2c000 (size 64):\n  comm \"insmod\", pi
 
 
 def judge(dmesg, tap, kmemleak="", expected=None, done=True, rc="0", kmsg=None,
-          console=None, stalled=None):
+          console=None, stalled=None, earlier=None):
     """Runs check_results on a made-up OUTDIR. By default the run ended normally and the
     expected tests are exactly those of `tap`; dmesg=None leaves dmesg.txt out."""
     with tempfile.TemporaryDirectory() as d:
@@ -75,9 +75,20 @@ def judge(dmesg, tap, kmemleak="", expected=None, done=True, rc="0", kmsg=None,
             (p / "cmd.rc").write_text(rc + "\n")
         if done:
             (p / "run-tests.done").write_text("complete\n")
+        args = ["check_results.py", d]
+        if earlier is not None:
+            # The kernel logs (kmsg.txt) of VMs that stalled before this run resumed them.
+            dirs = []
+            for i, text in enumerate(earlier):
+                e = p / f"stalled{i}"
+                e.mkdir()
+                (e / "kmsg.txt").write_text(text)
+                dirs.append(str(e))
+            (p / "earlier-runs.txt").write_text("".join(x + "\n" for x in dirs))
+            args.append(f"--earlier={p / 'earlier-runs.txt'}")
         buf = io.StringIO()
         with redirect_stdout(buf):
-            rc = cr.main(["check_results.py", d])
+            rc = cr.main(args)
         return rc, buf.getvalue()
 
 
@@ -246,6 +257,28 @@ class CheckResultsTest(unittest.TestCase):
                         stalled="the guest stalled: no kernel log, console or output for 480s")
         self.assertEqual(rc, 1, out)
         self.assertIn("PROBLEM the guest stalled", out)
+
+    def test_splats_of_a_stalled_vm_fail_the_resumed_run(self):
+        rc, out = judge(KTAP_PASS, TAP_PASS, earlier=[KTAP_PASS])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("WARNING the VM of", out)
+        rc, out = judge(KTAP_PASS, TAP_PASS, earlier=[KTAP_PASS, KTAP_PASS + KASAN])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("(in the stalled VM of", out)
+        self.assertIn("BUG: KASAN: slab-use-after-free", out)
+        rc, out = judge(KTAP_PASS, TAP_PASS, earlier=[""])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("no kernel log of the stalled VM", out)
+
+    def test_a_resumed_run_keeps_all_but_the_last_result(self):
+        stalled = ("ok 1 setup_hw\nok 2 load_modules\nok 3 test_a\nnot ok 4 test_b\n"
+                   "    # b broke\n    #   expected: 1\nok 5 parse_x\nok 6 test_c\n"
+                   "not ok 7 test_d\n    # test_d: timed out after 300 s\n")
+        self.assertEqual(cr.resume_tap(stalled),
+                         "ok 3 test_a\nnot ok 4 test_b\n    # b broke\n    #   expected: 1\n"
+                         "ok 6 test_c\n")
+        self.assertEqual(cr.resume_tap(""), "")
+        self.assertEqual(cr.resume_tap("ok 1 test_a\n"), "")
 
     def test_the_test_end_closes_its_expectations(self):
         rc, out = judge(KTAP_PASS + expect("dmar-fault", DMAR_FAULT, test_end=True), TAP_PASS)
