@@ -8,7 +8,7 @@
 //! ([`mdev`]); VFIO devices embedding Rust data with `#[vtable]` operations, fault-based
 //! mappings and region/irq uAPI marshalling ([`vfio`]); a physical device bound to a user's
 //! iommufd context ([`iommufd`]); eventfds ([`eventfd`]); MSI/MSI-X vectors forwarded to
-//! eventfds ([`irq`]); a PCI driver that owns its devices' DMA, with AER error handlers
+//! eventfds ([`irq`]); eventfds whose signals the kernel acts on ([`virqfd`]); a PCI driver that owns its devices' DMA, with AER error handlers
 //! ([`pci_driver`]); and the PCI operations a VFIO device needs on the function it passes
 //! through, as guards and bounds-checked types ([`pci_io`]).
 //!
@@ -26,6 +26,7 @@ pub mod pci_driver;
 pub mod pci_io;
 pub mod uapi;
 pub mod vfio;
+pub mod virqfd;
 
 use kernel::prelude::*;
 
