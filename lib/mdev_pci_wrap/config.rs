@@ -184,16 +184,6 @@ impl WritePlan {
     pub fn actions(&self) -> impl Iterator<Item = Action> + '_ {
         self.actions.iter().flatten().copied()
     }
-
-    /// Whether the function stops decoding: BAR mappings must be revoked first.
-    pub fn revokes(&self) -> bool {
-        self.actions().any(|a| match a {
-            Action::MemoryEnable(on) => !on,
-            Action::PowerState(s) => s != 0,
-            Action::Reset => true,
-            _ => false,
-        })
-    }
 }
 
 /// Which table governs a capability's bytes.

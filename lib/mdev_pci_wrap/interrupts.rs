@@ -7,8 +7,8 @@
 //! - INTx: none for a VF as it is (PCIe SR-IOV VFs have no pin): the index reports 0 vectors.
 //!   A vendor that presents a pin gets an emulated line ([`Intx`]) with vfio-pci's semantics:
 //!   level-triggered, signalled to the trigger eventfd and masked automatically, unmasked by
-//!   `VFIO_DEVICE_SET_IRQS` (`ACTION_UNMASK`), after which a line still asserted signals
-//!   again. (The unmask eventfd, `ACTION_UNMASK | DATA_EVENTFD`, is not offered yet.)
+//!   `VFIO_DEVICE_SET_IRQS` (`ACTION_UNMASK`, or a signal of the unmask eventfd set with
+//!   `ACTION_UNMASK | DATA_EVENTFD`), after which a line still asserted signals again.
 //! - MSI and MSI-X: host-owned vectors forwarded to the user's eventfds
 //!   ([`crate::irq::IrqVectors`]). Enabling allocates exactly the vectors the request names
 //!   (`start + count`); the indexes are `NORESIZE`: growing an enabled set needs a disable
@@ -133,34 +133,42 @@ impl Intx {
         rising && self.deliver(disabled)
     }
 
+    /// The user unmasks the line (`ACTION_UNMASK`, or a signal of its unmask eventfd): a line
+    /// still asserted signals again; `disabled` as for [`Intx::set_level`].
+    pub fn unmask(&mut self, disabled: bool) {
+        self.masked = false;
+        self.deliver(disabled);
+    }
+
     /// Carries out `VFIO_DEVICE_SET_IRQS` on the INTx index (vfio-pci's
     /// `vfio_pci_set_intx_trigger`, `_mask` and `_unmask`); `disabled` as for
-    /// [`Intx::set_level`].
-    pub fn set(&mut self, req: &IrqSet, disabled: bool) -> Result {
+    /// [`Intx::set_level`]. What it leaves to the caller, the unmask eventfd, is returned.
+    pub fn set(&mut self, req: &IrqSet, disabled: bool) -> Result<UnmaskFd> {
         let range = req.range();
         match req.action() {
             IrqAction::Trigger => match req.data() {
                 IrqData::None if range.is_empty() => {
                     self.trigger = None;
-                    Ok(())
+                    Ok(UnmaskFd::Remove)
                 }
-                IrqData::EventFds(fds) => {
-                    match fds.first().copied() {
-                        Some(fd) if fd >= 0 => {
-                            self.trigger = Some(EventFd::from_fd(fd)?);
-                            self.masked = false;
-                        }
-                        _ => self.trigger = None,
+                IrqData::EventFds(fds) => match fds.first().copied() {
+                    Some(fd) if fd >= 0 => {
+                        self.trigger = Some(EventFd::from_fd(fd)?);
+                        self.masked = false;
+                        Ok(UnmaskFd::Keep)
                     }
-                    Ok(())
-                }
+                    _ => {
+                        self.trigger = None;
+                        Ok(UnmaskFd::Remove)
+                    }
+                },
                 // Loopback: signal the trigger, as vfio-pci's `vfio_send_intx_eventfd`.
-                IrqData::Bools(b) if !b.first().copied().unwrap_or(false) => Ok(()),
+                IrqData::Bools(b) if !b.first().copied().unwrap_or(false) => Ok(UnmaskFd::Keep),
                 _ => {
                     if let Some(t) = &self.trigger {
                         t.signal();
                     }
-                    Ok(())
+                    Ok(UnmaskFd::Keep)
                 }
             },
             IrqAction::Mask | IrqAction::Unmask => {
@@ -170,21 +178,41 @@ impl Intx {
                 let on = match req.data() {
                     IrqData::None => true,
                     IrqData::Bools(b) => b.first().copied().unwrap_or(false),
-                    // The unmask eventfd (an irqfd the VMM's KVM resamples) is not offered.
-                    IrqData::EventFds(_) => return Err(ENOTTY),
+                    // The unmask eventfd: an irqfd a VMM with KVM resamples (as vfio-pci;
+                    // there is no mask eventfd).
+                    IrqData::EventFds(fds) if req.action() == IrqAction::Unmask => {
+                        return Ok(match fds.first().copied() {
+                            Some(fd) if fd >= 0 => UnmaskFd::Set(fd),
+                            _ => UnmaskFd::Remove,
+                        });
+                    }
+                    // (vfio-pci has no mask eventfd either.)
+                    IrqData::EventFds(_) => return Err(EOPNOTSUPP),
                 };
                 if on {
                     if req.action() == IrqAction::Mask {
                         self.masked = true;
                     } else {
-                        self.masked = false;
-                        self.deliver(disabled);
+                        self.unmask(disabled);
                     }
                 }
-                Ok(())
+                Ok(UnmaskFd::Keep)
             }
         }
     }
+}
+
+/// What becomes of the INTx unmask eventfd after a `VFIO_DEVICE_SET_IRQS` on the INTx index
+/// ([`Intx::set`]): its virqfd sleeps while it is set up or torn down, so the caller does it,
+/// outside the interrupt lock its callback takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnmaskFd {
+    /// Unchanged.
+    Keep,
+    /// Unmask on each signal of this eventfd (replacing one set before).
+    Set(i32),
+    /// No unmask eventfd (the user removed it, or INTx was disabled).
+    Remove,
 }
 
 /// The interrupt state of an open wrapped VF; the default has no vectors and no REQ eventfd.

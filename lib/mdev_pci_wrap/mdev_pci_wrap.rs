@@ -30,7 +30,8 @@ pub use mpw_kernel::{
     pci_io,
     uapi,
     user_msg_allowed,
-    vfio, //
+    vfio,
+    virqfd, //
 };
 
 /// `dev_warn!`, rate-limited: for every message userspace can trigger.

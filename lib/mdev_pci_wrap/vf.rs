@@ -38,6 +38,7 @@ use crate::{
         self,
         Interrupts, //
         IrqCounts,
+        UnmaskFd,
     },
     iommufd,
     mdev,
@@ -55,7 +56,8 @@ use crate::{
         Trap,
         VirtualBar, //
     },
-    vfio, //
+    vfio,
+    virqfd::Virqfd, //
 };
 use core::marker::PhantomData;
 use kernel::{
@@ -102,9 +104,12 @@ lib_lock_class! {
     class_parent: "VfParent::parent",
     class_config: "VfDevice::config",
     class_mem: "VfDevice::mem",
+    class_gate: "VfDevice::gate",
+    class_bar_maps: "VfDevice::bar_maps",
     class_open: "VfDevice::open",
     class_dma: "VfDevice::dma",
     class_irqs: "VfDevice::irqs",
+    class_intx_unmask: "VfDevice::intx_unmask",
 }
 
 /// `Mutex::new` with one of the classes above.
@@ -391,6 +396,16 @@ impl<T: VfDriver> mdev::Driver for MdevDriver<T> {
     }
 }
 
+/// The VF in the user's iommufd context.
+struct UserDma {
+    /// The kernel's access to the IOAS the VF is attached to, for the vendor
+    /// ([`VfAccess::dma_read`]); attached only while the VF is attached to an IOAS (not a
+    /// HWPT). (Dropped before `bound`.)
+    access: Option<iommufd::Access>,
+    /// The VF bound to the context.
+    bound: iommufd::BoundDevice,
+}
+
 /// What exists while the device is open (in the order it is undone at close).
 struct OpenState {
     /// The function's config space after the reset at open, put back at close.
@@ -407,9 +422,14 @@ struct BarMap {
     _regions: pci_io::Regions,
 }
 
-/// Whether the function may be accessed through its BARs, and their kernel mappings:
-/// vfio-pci's `memory_lock` and what it protects. Held across every BAR access, fault, and
-/// change of the function's decoding (reset, power state, memory enable, removal).
+/// Whether the function may be accessed through its BARs: vfio-pci's `memory_lock` and what
+/// it protects. Held across every BAR access and change of the function's decoding (reset,
+/// power state, memory enable, removal), and by every vendor hook.
+///
+/// Never taken under a user's `mmap_lock` (not in `mmap` or a fault; those take
+/// [`VfDevice::gate`] and [`VfDevice::bar_maps`], both taken under this one): vendor hooks may
+/// touch user memory under it (the user's IOVAs, [`VfAccess::dma_read`]), which takes the
+/// `mmap_lock`.
 struct MemState<S> {
     open: bool,
     /// Removal was requested: no BAR access ever again.
@@ -418,7 +438,6 @@ struct MemState<S> {
     low_power: bool,
     /// Someone else (the host, the PF's driver, a bus reset) is resetting the function.
     foreign_reset: bool,
-    bars: [Option<BarMap>; 6],
     pm_save: pci_io::PmSave,
     /// The vendor's state.
     vendor: S,
@@ -438,17 +457,30 @@ pub struct VfDevice<T: VfDriver> {
     config: Mutex<VirtConfig>,
     #[pin]
     mem: Mutex<MemState<T::State>>,
+    /// Whether a fault may map a page of a BAR: [`VfDevice::decoding`] as the last holder of
+    /// the memory lock left it. Set false, with every user mapping zapped, before anything
+    /// stops the function decoding. (Lock order: memory, then gate.)
+    #[pin]
+    gate: Mutex<bool>,
+    /// The BARs claimed for the user and mapped into the kernel, on first use (at mmap, or at
+    /// the first access); released at close. A leaf lock.
+    #[pin]
+    bar_maps: Mutex<[Option<BarMap>; 6]>,
     #[pin]
     open: Mutex<Option<OpenState>>,
     /// The VF bound to the user's iommufd context, while the device is bound to one.
     #[pin]
-    dma: Mutex<Option<iommufd::BoundDevice>>,
+    dma: Mutex<Option<UserDma>>,
     /// The vectors of each interrupt index.
     irq_counts: IrqCounts,
     /// The MSI-X table and PBA in each BAR (empty areas elsewhere).
     msix: [[Area; 2]; 6],
     #[pin]
     irqs: Mutex<Interrupts>,
+    /// The INTx unmask eventfd. Its callback takes `irqs`: it is set up and torn down (which
+    /// waits for the callback) with `irqs` released. (Lock order: intx_unmask, then irqs.)
+    #[pin]
+    intx_unmask: Mutex<Virqfd<vfio::Device<Self>>>,
     _t: PhantomData<T>,
 }
 
@@ -477,7 +509,7 @@ impl<T: VfDriver> VfAccess<'_, T> {
         if bar >= self.vf.bars.len() || !self.vf.decoding(self.mem) {
             return Err(EIO);
         }
-        self.vf.bar_map(self.mem, bar)?.read(off, width)
+        self.vf.with_bar(bar, |map| map.read(off, width))
     }
 
     /// Writes `width` bytes of `val` at `off` of BAR `bar` of the function; errors as
@@ -486,7 +518,34 @@ impl<T: VfDriver> VfAccess<'_, T> {
         if bar >= self.vf.bars.len() || !self.vf.decoding(self.mem) {
             return Err(EIO);
         }
-        self.vf.bar_map(self.mem, bar)?.write(off, width, val)
+        self.vf.with_bar(bar, |map| map.write(off, width, val))
+    }
+
+    /// Reads `buf.len()` bytes at the I/O virtual address `iova` of the user's DMA space (the
+    /// IOAS the VF is attached to): what the device would read there by DMA. `ENOENT` when
+    /// the VF is not attached to an IOAS or the range is not all mapped; `EFAULT` when the
+    /// user's memory is gone.
+    pub fn dma_read(&mut self, iova: u64, buf: &mut [u8]) -> Result {
+        match &*self.vf.dma.lock() {
+            Some(UserDma {
+                access: Some(access),
+                ..
+            }) => access.read(iova, buf),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// Writes `buf` at the I/O virtual address `iova` of the user's DMA space, as the device
+    /// would by DMA; errors as [`VfAccess::dma_read`], and `EPERM` for memory the user mapped
+    /// read-only.
+    pub fn dma_write(&mut self, iova: u64, buf: &[u8]) -> Result {
+        match &*self.vf.dma.lock() {
+            Some(UserDma {
+                access: Some(access),
+                ..
+            }) => access.write(iova, buf),
+            _ => Err(ENOENT),
+        }
     }
 
     /// Raises `irq` to the user (signals its eventfd). Returns whether the user had an
@@ -589,15 +648,17 @@ impl<T: VfDriver> VfDevice<T> {
                     revoked: false,
                     low_power: false,
                     foreign_reset: false,
-                    bars: [const { None }; 6],
                     pm_save: pci_io::PmSave::default(),
                     vendor: T::State::default(),
                 }, class_mem),
+                gate <- lib_mutex(false, class_gate),
+                bar_maps <- lib_mutex([const { None }; 6], class_bar_maps),
                 open <- lib_mutex(None, class_open),
                 dma <- lib_mutex(None, class_dma),
                 irq_counts,
                 msix,
                 irqs <- lib_mutex(Interrupts::default(), class_irqs),
+                intx_unmask <- lib_mutex(Virqfd::new(), class_intx_unmask),
                 _t: PhantomData,
             }))
         })
@@ -613,12 +674,14 @@ impl<T: VfDriver> VfDevice<T> {
             && self.config.lock().memory_enabled()
     }
 
-    /// The kernel mapping of BAR `bar`, claiming and mapping it on first use.
-    fn bar_map<'a>(&self, mem: &'a mut MemState<T::State>, bar: usize) -> Result<&'a IoMap> {
+    /// Calls `f` with the kernel mapping of BAR `bar`, claiming and mapping the BAR on first
+    /// use.
+    fn with_bar<R>(&self, bar: usize, f: impl FnOnce(&IoMap) -> Result<R>) -> Result<R> {
         if self.virtual_bars.get(bar).copied().unwrap_or(true) {
             return Err(EINVAL);
         }
-        let slot = mem.bars.get_mut(bar).ok_or(EINVAL)?;
+        let mut maps = self.bar_maps.lock();
+        let slot = maps.get_mut(bar).ok_or(EINVAL)?;
         if slot.is_none() {
             let regions =
                 pci_io::Regions::request(self.pdev.clone(), 1 << bar).inspect_err(|e| {
@@ -635,15 +698,22 @@ impl<T: VfDriver> VfDevice<T> {
                 _regions: regions,
             });
         }
-        slot.as_ref().map(|b| &b.map).ok_or(EINVAL)
+        f(&slot.as_ref().ok_or(EINVAL)?.map)
     }
 
     /// Resets the function (`pci_try_reset_function`) for this device; the memory lock must
-    /// be held (`_mem`), so nothing reaches the function meanwhile.
-    fn reset_function(&self, _mem: &MemState<T::State>) -> Result {
+    /// be held (`mem`), so nothing reaches the function meanwhile. The gate is held closed
+    /// across the reset, the user's mappings revoked: a fault meanwhile waits for the reset to
+    /// end, and maps again if the function then decodes (as vfio-pci's faults wait on its
+    /// `memory_lock`).
+    fn reset_function(&self, dev: &vfio::Device<Self>, mem: &MemState<T::State>) -> Result {
+        let mut gate = self.gate.lock();
+        *gate = false;
+        dev.zap(0, BARS_FILE_RANGE);
         self.shared.own_reset.store(true, Relaxed);
         let r = pci_io::try_reset(&self.pdev);
         self.shared.own_reset.store(false, Relaxed);
+        *gate = self.decoding(mem);
         r
     }
 
@@ -660,12 +730,28 @@ impl<T: VfDriver> VfDevice<T> {
             );
         } else {
             T::reset_done(&mut self.access(dev.parent(), &mut mem));
+            Self::update_gate(dev, &mem);
         }
     }
 
-    /// Revokes every user mapping of the BARs; the memory lock must be held (`_mem`).
+    /// Closes the gate and revokes every user mapping of the BARs: a fault maps nothing until
+    /// [`VfDevice::update_gate`] opens it again. The memory lock must be held (`_mem`).
     fn zap(dev: &vfio::Device<Self>, _mem: &MemState<T::State>) {
+        let mut gate = dev.data().gate.lock();
+        *gate = false;
         dev.zap(0, BARS_FILE_RANGE);
+    }
+
+    /// Sets the gate to whether the function decodes now (revoking every user mapping if it
+    /// does not); called by a holder of the memory lock (`mem`) that may have changed it,
+    /// before releasing the lock.
+    fn update_gate(dev: &vfio::Device<Self>, mem: &MemState<T::State>) {
+        let this = dev.data();
+        if this.decoding(mem) {
+            *this.gate.lock() = true;
+        } else {
+            Self::zap(dev, mem);
+        }
     }
 
     /// The parts of BAR `bar` userspace may mmap: the whole BAR (MSI-X table included, as
@@ -718,9 +804,9 @@ impl<T: VfDriver> VfDevice<T> {
         let plan = {
             let mem = self.mem.lock();
             let plan = self.config.lock().write(off, len, val)?;
-            if plan.revokes() {
-                Self::zap(dev, &mem);
-            }
+            // Memory enable cleared: no more mappings; set: faults may map again. (A power
+            // change or a reset the write asks for closes the gate itself, below.)
+            Self::update_gate(dev, &mem);
             plan
         };
         // Not under the memory lock: a user config access waits while the PCI core has
@@ -733,14 +819,10 @@ impl<T: VfDriver> VfDevice<T> {
         }
         if plan.actions().next().is_some() {
             let mut mem = self.mem.lock();
-            // Mappings made meanwhile (the function still decoded) go before a reset or a
-            // power change.
-            if plan.revokes() {
-                Self::zap(dev, &mem);
-            }
             for action in plan.actions() {
                 self.config_action(dev, &mut mem, action);
             }
+            Self::update_gate(dev, &mem);
         }
         Ok(())
     }
@@ -755,12 +837,15 @@ impl<T: VfDriver> VfDevice<T> {
         let pdev = &self.pdev;
         match action {
             Action::PowerState(state) => {
+                if state != 0 {
+                    Self::zap(dev, mem);
+                }
                 if let Err(e) = pci_io::set_power_state(pdev, state, &mut mem.pm_save) {
                     user_warn!(dev.parent(), "power state D{} refused: {:?}\n", state, e);
                 }
                 mem.low_power = pci_io::power_state(pdev) != 0;
             }
-            Action::Reset => match self.reset_function(mem) {
+            Action::Reset => match self.reset_function(dev, mem) {
                 Ok(()) => T::reset_done(&mut self.access(dev.parent(), mem)),
                 Err(e) => user_warn!(
                     dev.parent(),
@@ -833,11 +918,10 @@ impl<T: VfDriver> VfDevice<T> {
                 None => T::trap_read(&mut vf, bar, off, width),
             };
         }
-        let map = self.bar_map(&mut mem, bar)?;
-        match write {
+        self.with_bar(bar, |map| match write {
             Some(v) => map.write(off, width, v).map(|()| 0),
             None => map.read(off, width),
-        }
+        })
     }
 
     fn rw_bar(
@@ -877,18 +961,28 @@ impl<T: VfDriver> VfDevice<T> {
         }
     }
 
+    /// The user's INTx unmask eventfd was signalled (on vfio's workqueue).
+    fn intx_unmask_signalled(dev: &vfio::Device<Self>) {
+        let this = dev.data();
+        let disabled = this.config.lock().intx_disabled();
+        this.irqs.lock().intx.unmask(disabled);
+    }
+
     /// Resets the function for the user (`VFIO_DEVICE_RESET`): back to D0, BAR mappings
     /// revoked, nothing reaching the function until the reset is over.
     fn user_reset(&self, dev: &vfio::Device<Self>) -> Result {
         let mut mem = self.mem.lock();
-        Self::zap(dev, &mem);
+        // (In low power the gate is closed already; `reset_function` closes it otherwise.)
         if mem.low_power {
             let _ = pci_io::set_power_state(&self.pdev, 0, &mut mem.pm_save);
             mem.low_power = pci_io::power_state(&self.pdev) != 0;
         }
-        self.reset_function(&mem)?;
-        T::reset_done(&mut self.access(dev.parent(), &mut mem));
-        Ok(())
+        let r = self.reset_function(dev, &mem);
+        if r.is_ok() {
+            T::reset_done(&mut self.access(dev.parent(), &mut mem));
+        }
+        Self::update_gate(dev, &mem);
+        r
     }
 }
 
@@ -955,7 +1049,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         let pm = pci_io::RuntimePm::get(this.pdev.clone())?;
         let enabled = pci_io::Enabled::new(this.pdev.clone())?;
         let mut mem = this.mem.lock();
-        let reset_works = match this.reset_function(&mem) {
+        let reset_works = match this.reset_function(dev, &mem) {
             Ok(()) => true,
             // The device lock is held (the function is being unbound): try again later.
             Err(e) if e == EAGAIN => return Err(e),
@@ -980,9 +1074,11 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         mem.foreign_reset = false;
         if let Err(e) = T::open(&mut this.access(dev.parent(), &mut mem)) {
             mem.open = false;
-            mem.bars = [const { None }; 6];
+            Self::zap(dev, &mem);
+            *this.bar_maps.lock() = [const { None }; 6];
             return Err(e);
         }
+        Self::update_gate(dev, &mem);
         drop(mem);
         *this.open.lock() = Some(OpenState {
             pristine,
@@ -1000,6 +1096,8 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         drop(this.shared.open_dev.lock().take());
         // Stop the VF's DMA (and MSI writes) before the user's mappings and eventfds go away.
         pci_io::clear_master(&this.pdev);
+        // (The unmask eventfd's callback takes `irqs`: it ends first.)
+        this.intx_unmask.lock().as_mut().disable();
         this.irqs.lock().clear();
         *this.shared.err.lock() = None;
         let state = this.open.lock().take();
@@ -1009,7 +1107,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         }
         Self::zap(dev, &mem);
         mem.open = false;
-        mem.bars = [const { None }; 6];
+        *this.bar_maps.lock() = [const { None }; 6];
         if mem.low_power {
             let _ = pci_io::set_power_state(&this.pdev, 0, &mut mem.pm_save);
             mem.low_power = false;
@@ -1018,7 +1116,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             // Leave nothing of the user's state in the VF: reset it, then put back the config
             // space it had after the reset at open (the reset alone would restore the user's).
             if state.reset_works {
-                if let Err(e) = this.reset_function(&mem) {
+                if let Err(e) = this.reset_function(dev, &mem) {
                     dev_dbg!(dev.parent(), "no reset at close: {:?}\n", e);
                 }
             }
@@ -1048,11 +1146,9 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             );
             return Err(EINVAL);
         }
-        // Claim the BAR now (as vfio-pci does at mmap), so a fault never has to.
-        {
-            let mut mem = this.mem.lock();
-            this.bar_map(&mut mem, index)?;
-        }
+        // Claim the BAR now (as vfio-pci does at mmap), so a fault never has to. (Not under
+        // the memory lock: this runs under the mm's `mmap_lock`.)
+        this.with_bar(index, |_| Ok(()))?;
         dev.mmap_faulting(vma);
         Ok(())
     }
@@ -1062,17 +1158,18 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         let offset = fault.offset();
         let index = bar_index(offset).ok_or(EINVAL)?;
         let off = offset & REGION_OFFSET_MASK;
-        // Held while the page is inserted: a zap (under the same lock) cannot run between
-        // the check and the insertion.
-        let mem = this.mem.lock();
-        if !this.decoding(&mem) {
-            return Err(EIO);
-        }
         if !bar::may_map(&this.mappable(index)?, off, bindings::PAGE_SIZE as u64) {
             return Err(EINVAL);
         }
+        // The gate, not the memory lock (this runs under the mm's `mmap_lock`, see
+        // `MemState`): held while the page is inserted, so a zap (which closes the gate under
+        // it) cannot run between the check and the insertion.
+        let gate = this.gate.lock();
+        if !*gate {
+            return Err(EIO);
+        }
         fault.insert(BarPage::new(&this.pdev, index as u32, off)?);
-        drop(mem);
+        drop(gate);
         Ok(())
     }
 
@@ -1121,7 +1218,16 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         match iommufd::BoundDevice::bind(ctx, vf) {
             Ok((bound, id)) => {
                 *out_device_id = id;
-                *this.dma.lock() = Some(bound);
+                let access = iommufd::Access::new(ctx)
+                    .inspect_err(|e| {
+                        dev_dbg!(
+                            dev.parent(),
+                            "no kernel access to the user's IOAS: {:?}\n",
+                            e
+                        )
+                    })
+                    .ok();
+                *this.dma.lock() = Some(UserDma { access, bound });
                 Ok(())
             }
             Err(e) => {
@@ -1152,15 +1258,33 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
 
     fn attach_ioas(dev: &vfio::Device<Self>, pt_id: &mut u32) -> Result {
         let mut dma = dev.data().dma.lock();
-        let bound: &mut Option<iommufd::BoundDevice> = &mut dma;
-        bound.as_mut().ok_or(EINVAL)?.attach(pt_id)
+        let dma: &mut Option<UserDma> = &mut dma;
+        let dma = dma.as_mut().ok_or(EINVAL)?;
+        let requested = *pt_id;
+        dma.bound.attach(pt_id)?;
+        // The vendor's access follows the VF to that IOAS (a HWPT has none to offer).
+        if let Some(access) = dma.access.as_mut() {
+            if let Err(e) = access.attach(requested) {
+                access.detach();
+                dev_dbg!(
+                    dev.parent(),
+                    "no kernel access to IOVAs: {} is not an IOAS ({:?})\n",
+                    requested,
+                    e
+                );
+            }
+        }
+        Ok(())
     }
 
     fn detach_ioas(dev: &vfio::Device<Self>) {
         let mut dma = dev.data().dma.lock();
-        let bound: &mut Option<iommufd::BoundDevice> = &mut dma;
-        if let Some(bound) = bound.as_mut() {
-            bound.detach();
+        let dma: &mut Option<UserDma> = &mut dma;
+        if let Some(dma) = dma.as_mut() {
+            if let Some(access) = dma.access.as_mut() {
+                access.detach();
+            }
+            dma.bound.detach();
         }
     }
 
@@ -1250,9 +1374,21 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                     return Ok(0);
                 }
                 if req.index() == bindings::VFIO_PCI_INTX_IRQ_INDEX {
-                    // (The core refused it unless the vendor presents a pin.)
+                    // (The core refused it unless the vendor presents a pin.) One request at
+                    // a time on the INTx index, its unmask eventfd set up after `irqs` is
+                    // released.
+                    let mut unmask = this.intx_unmask.lock();
                     let disabled = this.config.lock().intx_disabled();
-                    this.irqs.lock().intx.set(&req, disabled)?;
+                    let next = this.irqs.lock().intx.set(&req, disabled)?;
+                    match next {
+                        UnmaskFd::Keep => {}
+                        UnmaskFd::Set(fd) => {
+                            unmask
+                                .as_mut()
+                                .enable(dev.into(), Self::intx_unmask_signalled, fd)?
+                        }
+                        UnmaskFd::Remove => unmask.as_mut().disable(),
+                    }
                     return Ok(0);
                 }
                 // A positive answer: only that many MSI vectors could be had (vfio-pci's

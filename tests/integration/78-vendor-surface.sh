@@ -4,11 +4,12 @@
 # VF: its config-space edits (IDs, subsystem IDs, revision, a hidden and an added
 # capability), its trapped BAR range (left out of the mmap, accesses to its handlers, the
 # doorbells passed on so that an NVMe Identify by DMA still completes), its hooks (open,
-# close, reset) and an interrupt it raises itself.
+# close, reset), interrupts it raises itself and its access to the user's IOVAs.
 
 # The test vendor's registers in BAR0 (see its module documentation).
 COUNTERS=0x1008
 DOORBELLS_IRQ=0x100c
+DMA_IOVA=0x1010
 
 # vendor_on: wrap the first NVMe VF with the test vendor; prints the mdev's sysfs path.
 vendor_on() {
@@ -158,10 +159,33 @@ test_vendor_emulated_intx() {
 	expect_eq "INTx flags" 0x7 "$(kv intx_flags "$out")" || return 1
 	expect_eq "interrupt pin" 0x1 "$(kv pin "$out")" || return 1
 	expect_eq "unmask before INTx is enabled" EINVAL "$(kv unmask_before_enable "$out")" || return 1
+	# The unmask eventfd (a signal unmasks, as KVM's resampler does): a line still asserted
+	# signals again; no mask eventfd (as vfio-pci).
 	for kv_pair in fired_on_assert=1 status_asserted=1 fired_again_while_automasked=0 \
 		fired_on_unmask_still_asserted=1 status_deasserted=0 fired_on_unmask_deasserted=0 \
 		fired_on_assert_while_masked=0 fired_on_unmask_pending=1 fired_with_intx_disable=0 \
-		loopback=1 fired_after_disable=0; do
+		unmask_eventfd=ok mask_eventfd=EOPNOTSUPP fired_on_assert_with_unmask_eventfd=1 \
+		fired_on_unmask_eventfd_still_asserted=1 fired_on_unmask_eventfd_deasserted=0 \
+		fired_on_assert_after_unmask_eventfd=1 unmask_eventfd_removed=ok \
+		fired_on_removed_unmask_eventfd=0 loopback=1 fired_after_disable=0; do
+		k="${kv_pair%=*}" v="${kv_pair#*=}"
+		expect_eq "$k" "$v" "$(kv "$k" "$out")" || return 1
+	done
+}
+
+# Kernel access to the user's IOVAs: the vendor reads and writes the memory the user mapped
+# in the IOAS the VF is attached to, follows the VF to another IOAS, and gets ENOENT when
+# the VF is not attached or the IOVA is not mapped (never another IOAS's memory).
+test_vendor_reads_and_writes_user_iovas() {
+	local vf="${NVME_VFS[0]}" dev out rc=0 kv_pair k v
+	dev="$(vendor_on)" || { echo "# wrapping $vf with mpw_test_vendor failed"; return 1; }
+	out="$("$MPW_CLIENT" dma-probe "$dev" 0 $DMA_IOVA 2>&1)" || rc=$?
+	mdev_off "$dev" "$vf"
+	[ $rc = 0 ] || { echo "# mpw-vfio-client dma-probe on $vf: $out"; return 1; }
+	for kv_pair in unattached=ENOENT a=ok a_seen=0x1122334455667788 \
+		a_wrote=0xeeddccbbaa998877 a_offset=ok a_offset_seen=0x0 a_offset_wrote=0x0 \
+		a_unmapped=ENOENT a_past_end=ENOENT b=ok b_seen=0x1122334455667788 \
+		b_wrote=0xeeddccbbaa998877 b_old_iova=ENOENT detached=ENOENT; do
 		k="${kv_pair%=*}" v="${kv_pair#*=}"
 		expect_eq "$k" "$v" "$(kv "$k" "$out")" || return 1
 	done

@@ -7,12 +7,15 @@
 //!
 //! - presents IDs `1b36:7e57`, subsystem `7e57:0001`, revision `0x7e`; hides the PM
 //!   capability; adds a vendor-specific capability (12 bytes, byte 4 writable);
-//! - traps BAR0 `0x1000..0x1010`: the admin queue doorbells (`0x1000`, `0x1004`), which it
+//! - traps BAR0 `0x1000..0x1020`: the admin queue doorbells (`0x1000`, `0x1004`), which it
 //!   counts and passes on, and two registers of its own where the I/O queue 1 doorbells
 //!   were: `0x1008` reads the hook counters (`opens << 24 | closes << 16 | resets << 8`)
 //!   and a write there sets the level of its emulated INTx line (INTA) to bit 0,
 //!   `0x100c` reads the doorbell writes counted, and a write of `n` there raises MSI-X
-//!   vector `n` to the user (`EIO` if the user has no eventfd on it);
+//!   vector `n` to the user (`EIO` if the user has no eventfd on it); an 8-byte write of an
+//!   IOVA at `0x1010` reads 8 bytes there from the user's DMA space and writes their
+//!   complement just after them (the write fails with the access's errno), and `0x1018`
+//!   reads the 8 bytes it read;
 //! - emulates an I/O BAR2 of 32 bytes the VF does not have: eight scratch registers that read
 //!   back what was written (at any width), the first one `0x7e57_0000` until written.
 
@@ -47,6 +50,10 @@ const CQ0_HEAD: u64 = 0x1004;
 const COUNTERS: u64 = 0x1008;
 /// Doorbell writes (read); raise an MSI-X vector (write).
 const DOORBELLS_IRQ: u64 = 0x100c;
+/// An IOVA of the user's to read 8 bytes at, and write their complement after (write).
+const DMA_IOVA: u64 = 0x1010;
+/// The 8 bytes read there (read).
+const DMA_SEEN: u64 = 0x1018;
 
 /// The emulated I/O BAR and its size.
 const SCRATCH_BAR: usize = 2;
@@ -59,6 +66,7 @@ struct Seen {
     closes: u8,
     resets: u8,
     doorbells: u32,
+    dma_seen: u64,
     scratch: Option<[u8; SCRATCH_SIZE as usize]>,
 }
 
@@ -83,7 +91,7 @@ impl VfDriver for TestVendor {
         description: c_str!("An NVMe VF with edited config space and trapped doorbells"),
     }];
     type State = Seen;
-    const TRAPS: &'static [Trap] = &[Trap::new(0, SQ0_TAIL, 16)];
+    const TRAPS: &'static [Trap] = &[Trap::new(0, SQ0_TAIL, 32)];
     const VIRTUAL_BARS: &'static [VirtualBar] = &[VirtualBar::io(SCRATCH_BAR as u8, SCRATCH_SIZE)];
     const INTX: bool = true;
 
@@ -137,6 +145,7 @@ impl VfDriver for TestVendor {
                 Ok(u64::from(s.opens) << 24 | u64::from(s.closes) << 16 | u64::from(s.resets) << 8)
             }
             (DOORBELLS_IRQ, 4) => Ok(vf.state().doorbells.into()),
+            (DMA_SEEN, 8) => Ok(vf.state().dma_seen),
             _ => vf.read(bar, off, width),
         }
     }
@@ -172,6 +181,13 @@ impl VfDriver for TestVendor {
                 Ok(n) if vf.raise(Irq::MsiX(n)) => Ok(()),
                 _ => Err(EIO),
             },
+            (DMA_IOVA, 8) => {
+                let mut seen = [0u8; 8];
+                vf.dma_read(val, &mut seen)?;
+                let seen = u64::from_le_bytes(seen);
+                vf.state().dma_seen = seen;
+                vf.dma_write(val.checked_add(8).ok_or(EINVAL)?, &(!seen).to_le_bytes())
+            }
             _ => Err(EINVAL),
         }
     }

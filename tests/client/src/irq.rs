@@ -5,7 +5,7 @@
 
 use crate::vfio::{self, Device, Error, Result};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,18 @@ impl EventFd {
 
     pub fn raw(&self) -> RawFd {
         self.file.as_raw_fd()
+    }
+
+    /// Signals it (adds 1 to the counter), as a VMM's KVM does with a resample irqfd.
+    pub fn signal(&self) -> Result<()> {
+        match (&self.file).write(&1u64.to_ne_bytes()) {
+            Ok(8) => Ok(()),
+            Ok(n) => Err(Error {
+                what: format!("eventfd write of {n} bytes"),
+                err: io::Error::from_raw_os_error(libc::EIO),
+            }),
+            Err(err) => Err(Error { what: "eventfd write".into(), err }),
+        }
     }
 
     /// Reads and resets the counter without waiting: 0 if nothing was signalled.

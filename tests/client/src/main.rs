@@ -45,11 +45,23 @@
 //!       (`after_detach_status=`, `after_detach_fired=`); disable MSI-X
 //!       (`proc_interrupts_msix_after_disable=`)
 //!   intx-probe <sysfs device dir> <region> <offset>
+//!   dma-probe <sysfs device dir> <region> <offset>
+//!       a vendor's kernel access to the user's IOVAs, on a device where an 8-byte write of an
+//!       IOVA at <offset> of <region> makes the vendor read 8 bytes there (shown at
+//!       <offset> + 8) and write their complement just after them: a page holding a pattern
+//!       mapped at one IOVA in IOAS A and another in IOAS B; for each probe `NAME=` (ok or the
+//!       errno), `NAME_seen=` and `NAME_wrote=`: `unattached` (not attached yet), `a`,
+//!       `a_offset` (0x100 in), `a_unmapped` (B's IOVA), `a_past_end` (crossing the end of
+//!       the mapping), after attaching to B `b` and `b_old_iova`, and `detached`
 //!       the emulated INTx line of a device whose register at <offset> of <region> sets the
 //!       line's level (bit 0): `intx_count=`, `intx_flags=`, `pin=`, `unmask_before_enable=`,
 //!       then, with a trigger eventfd, the counts signalled `fired_on_assert=`,
 //!       `fired_again_while_automasked=`, `fired_on_unmask_still_asserted=`,
-//!       `fired_on_unmask_deasserted=`, `fired_on_assert_while_masked=`,
+//!       `fired_on_unmask_deasserted=`, `fired_on_assert_while_masked=`, then with an unmask
+//!       eventfd (`unmask_eventfd=`, `mask_eventfd=`: refused) `fired_on_assert_with_unmask_eventfd=`,
+//!       `fired_on_unmask_eventfd_still_asserted=`, `fired_on_unmask_eventfd_deasserted=`,
+//!       `fired_on_assert_after_unmask_eventfd=`, `unmask_eventfd_removed=`,
+//!       `fired_on_removed_unmask_eventfd=`,
 //!       `fired_on_unmask_pending=`, `fired_with_intx_disable=`, `loopback=`,
 //!       `fired_after_disable=`, and STATUS's interrupt bit (`status_asserted=`,
 //!       `status_deasserted=`)
@@ -520,12 +532,76 @@ fn intx_probe(sysfs: &str, region: u32, offset: u64) -> vfio::Result<()> {
     println!("fired_with_intx_disable={}", efd.wait(short)?);
     level(0)?;
     dev.write_reg(cfg, 0x4, 2, cmd)?;
+    // The unmask eventfd (what a VMM's KVM resamples): a signal unmasks the line.
+    const UNMASK_FD: u32 = vfio::VFIO_IRQ_SET_ACTION_UNMASK | vfio::VFIO_IRQ_SET_DATA_EVENTFD;
+    const MASK_FD: u32 = vfio::VFIO_IRQ_SET_ACTION_MASK | vfio::VFIO_IRQ_SET_DATA_EVENTFD;
+    let ufd = irq::EventFd::new()?;
+    let r = dev.set_irqs(UNMASK_FD, INTX, 0, 1, &irq::fds(&[ufd.raw()]));
+    println!("unmask_eventfd={}", vfio::result_name(&r));
+    r?;
+    let r = dev.set_irqs(MASK_FD, INTX, 0, 1, &irq::fds(&[ufd.raw()]));
+    println!("mask_eventfd={}", vfio::result_name(&r));
+    dev.set_irqs(UNMASK, INTX, 0, 1, &[])?;
+    level(1)?;
+    println!("fired_on_assert_with_unmask_eventfd={}", efd.wait(short)?);
+    ufd.signal()?;
+    println!("fired_on_unmask_eventfd_still_asserted={}", efd.wait(Duration::from_secs(5))?);
+    level(0)?;
+    ufd.signal()?;
+    println!("fired_on_unmask_eventfd_deasserted={}", efd.wait(short)?);
+    level(1)?;
+    println!("fired_on_assert_after_unmask_eventfd={}", efd.wait(Duration::from_secs(5))?);
+    let r = dev.set_irqs(UNMASK_FD, INTX, 0, 1, &irq::fds(&[-1]));
+    println!("unmask_eventfd_removed={}", vfio::result_name(&r));
+    ufd.signal()?;
+    println!("fired_on_removed_unmask_eventfd={}", efd.wait(short)?);
+    level(0)?;
+    dev.set_irqs(UNMASK, INTX, 0, 1, &[])?;
     dev.set_irqs(TRIGGER_BOOL, INTX, 0, 1, &[1u8])?;
     println!("loopback={}", efd.wait(short)?);
     dev.set_irqs(TRIGGER_NONE, INTX, 0, 0, &[])?;
     level(1)?;
     println!("fired_after_disable={}", efd.wait(short)?);
     level(0)
+}
+
+/// The vendor's kernel access to the user's IOVAs (the test vendor: an 8-byte write of an IOVA
+/// at `offset` of `region` makes it read 8 bytes there, which it shows at `offset + 8`, and
+/// write their complement just after them).
+fn dma_probe(sysfs: &str, region: u32, offset: u64) -> vfio::Result<()> {
+    const IOVA_A: u64 = 0x7e57_0000;
+    const IOVA_B: u64 = 0x5a5a_0000;
+    const PATTERN: u64 = 0x1122_3344_5566_7788;
+    let ictx = vfio::Iommufd::open()?;
+    let (a, b) = (ictx.ioas, ictx.alloc_ioas()?);
+    let dev = vfio::cdev_bind(&vfio::cdev_path(sysfs)?, &ictx)?;
+    let page = nvme::DmaPage::new().map_err(|err| vfio::Error { what: "mmap a page".into(), err })?;
+    ictx.map_in(a, page.va(), 4096, IOVA_A)?;
+    ictx.map_in(b, page.va(), 4096, IOVA_B)?;
+    page.write(0, &PATTERN.to_le_bytes());
+    let probe = |name: &str, iova: u64| -> vfio::Result<()> {
+        page.write(8, &[0; 8]);
+        let r = dev.write_reg(region, offset, 8, iova);
+        println!("{name}={}", vfio::result_name(&r));
+        if r.is_ok() {
+            println!("{name}_seen={:#x}", dev.read_reg(region, offset + 8, 8)?);
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&page.bytes(8, 8));
+            println!("{name}_wrote={:#x}", u64::from_le_bytes(w));
+        }
+        Ok(())
+    };
+    probe("unattached", IOVA_A)?;
+    dev.attach_pt(a)?;
+    probe("a", IOVA_A)?;
+    probe("a_offset", IOVA_A + 0x100)?;
+    probe("a_unmapped", IOVA_B)?;
+    probe("a_past_end", IOVA_A + 4096 - 4)?;
+    dev.attach_pt(b)?;
+    probe("b", IOVA_B)?;
+    probe("b_old_iova", IOVA_A)?;
+    dev.detach()?;
+    probe("detached", IOVA_B)
 }
 
 fn irq_loopback(sysfs: &str) -> vfio::Result<()> {
@@ -1017,6 +1093,7 @@ fn usage() -> ExitCode {
     eprintln!("       mpw-vfio-client nvme-irq <sysfs dev>");
     eprintln!("       mpw-vfio-client irq-loopback <sysfs dev>");
     eprintln!("       mpw-vfio-client intx-probe <sysfs dev> <region> <offset>");
+    eprintln!("       mpw-vfio-client dma-probe <sysfs dev> <region> <offset>");
     eprintln!("       mpw-vfio-client irq-trigger <sysfs dev> msi|msix [write:R:OFF:LEN:VAL]...");
     eprintln!("       mpw-vfio-client irq-bad-args <sysfs dev>");
     eprintln!("       mpw-vfio-client req-wait <sysfs dev> <seconds>");
@@ -1086,6 +1163,10 @@ fn main() -> ExitCode {
         }
         ["intx-probe", sysfs, region, offset] => match (parse_num(region), parse_num(offset)) {
             (Some(r), Some(o)) => intx_probe(sysfs, r as u32, o),
+            _ => return usage(),
+        },
+        ["dma-probe", sysfs, region, offset] => match (parse_num(region), parse_num(offset)) {
+            (Some(r), Some(o)) => dma_probe(sysfs, r as u32, o),
             _ => return usage(),
         },
         ["reset-race", sysfs, kind @ ("ioctl" | "flr"), n] => match n.parse() {
