@@ -41,6 +41,38 @@ impl Trap {
     }
 }
 
+/// A device-specific VFIO region the vendor offers after the PCI ones (index
+/// `VFIO_PCI_NUM_REGIONS + i` for the `i`th of [`VfDriver::REGIONS`](crate::vf::VfDriver::REGIONS)),
+/// named by its type and subtype (`VFIO_REGION_INFO_CAP_TYPE`): userspace reads (and, if
+/// `writable`, writes) it, never maps it; the accesses go to the vendor's
+/// [`region_read`](crate::vf::VfDriver::region_read) /
+/// [`region_write`](crate::vf::VfDriver::region_write).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VendorRegion {
+    /// `VFIO_REGION_TYPE_*`; for a vendor's own, `VFIO_REGION_TYPE_PCI_VENDOR_TYPE | vendor
+    /// ID` ([`VendorRegion::pci_vendor`]).
+    pub kind: u32,
+    /// The subtype within `kind`.
+    pub subtype: u32,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Userspace may write it.
+    pub writable: bool,
+}
+
+impl VendorRegion {
+    /// A region of PCI vendor `vendor`'s own type (`VFIO_REGION_TYPE_PCI_VENDOR_TYPE |
+    /// vendor`), subtype `subtype`, of `size` bytes.
+    pub const fn pci_vendor(vendor: u16, subtype: u32, size: u64, writable: bool) -> Self {
+        Self {
+            kind: crate::bindings::VFIO_REGION_TYPE_PCI_VENDOR_TYPE | vendor as u32,
+            subtype,
+            size,
+            writable,
+        }
+    }
+}
+
 /// A BAR the function does not have, emulated by the vendor: userspace sees a BAR of this
 /// kind and size (sized through config space, a region it can read and write, never map),
 /// and every access goes to the vendor's [`trap_read`](crate::vf::VfDriver::trap_read) /

@@ -54,6 +54,7 @@ use crate::{
         ConfigEdit,
         Irq,
         Trap,
+        VendorRegion,
         VirtualBar, //
     },
     vfio,
@@ -154,6 +155,10 @@ pub trait VfDriver: Send + Sync + Sized + 'static {
     /// [`VfDriver::trap_read`] and [`VfDriver::trap_write`].
     const VIRTUAL_BARS: &'static [VirtualBar] = &[];
 
+    /// Device-specific VFIO regions, after the PCI ones: their accesses go to
+    /// [`VfDriver::region_read`] and [`VfDriver::region_write`].
+    const REGIONS: &'static [VendorRegion] = &[];
+
     /// The device presents an interrupt pin (INTA), an emulated line the vendor drives with
     /// [`VfAccess::set_intx`]; the INTx index then has one vector, with vfio-pci's semantics.
     const INTX: bool = false;
@@ -193,6 +198,28 @@ pub trait VfDriver: Send + Sync + Sized + 'static {
         val: u64,
     ) -> Result {
         vf.write(bar, off, width, val)
+    }
+
+    /// A read of `buf.len()` bytes (at most a page) at `off` of the `region`th of
+    /// [`VfDriver::REGIONS`]; the library checked that it lies inside the region.
+    fn region_read(
+        _vf: &mut VfAccess<'_, Self>,
+        _region: usize,
+        _off: u64,
+        _buf: &mut [u8],
+    ) -> Result {
+        Err(EINVAL)
+    }
+
+    /// A write of `buf` (at most a page) at `off` of the `region`th of [`VfDriver::REGIONS`],
+    /// a writable one; the library checked that it lies inside the region.
+    fn region_write(
+        _vf: &mut VfAccess<'_, Self>,
+        _region: usize,
+        _off: u64,
+        _buf: &[u8],
+    ) -> Result {
+        Err(EINVAL)
     }
 }
 
@@ -957,8 +984,68 @@ impl<T: VfDriver> VfDevice<T> {
             i if i == u64::from(bindings::VFIO_PCI_CONFIG_REGION_INDEX) => {
                 self.rw_config(dev, off, len, io)
             }
-            _ => Err(EINVAL),
+            i => match u32::try_from(i).ok().and_then(Self::vendor_region) {
+                Some(_) => self.rw_vendor_region(dev.parent(), i as u32, off, len, io),
+                None => Err(EINVAL),
+            },
         }
+    }
+
+    /// How many regions the device has: the PCI ones, then the vendor's.
+    fn num_regions() -> u32 {
+        // (A vendor with 2^32 regions does not build: the table is a static slice.)
+        bindings::VFIO_PCI_NUM_REGIONS + T::REGIONS.len() as u32
+    }
+
+    /// The vendor region of region index `index`, if it is one.
+    fn vendor_region(index: u32) -> Option<&'static VendorRegion> {
+        let i = index.checked_sub(bindings::VFIO_PCI_NUM_REGIONS)?;
+        T::REGIONS.get(i as usize)
+    }
+
+    /// Moves `len` bytes at `pos` of vendor region `index` between userspace and the vendor's
+    /// hooks, a page at a time through a kernel buffer; each hook call under the memory lock,
+    /// the user copies outside it.
+    fn rw_vendor_region(
+        &self,
+        dev: &device::Device,
+        index: u32,
+        pos: u64,
+        len: usize,
+        mut io: Io<'_>,
+    ) -> Result<usize> {
+        let r = Self::vendor_region(index).ok_or(EINVAL)?;
+        let region = (index - bindings::VFIO_PCI_NUM_REGIONS) as usize;
+        if pos >= r.size || len as u64 > r.size - pos {
+            return Err(EINVAL);
+        }
+        if matches!(io, Io::Write(_)) && !r.writable {
+            return Err(EINVAL);
+        }
+        const CHUNK: usize = bindings::PAGE_SIZE;
+        let mut buf = KVec::from_elem(0u8, len.min(CHUNK), GFP_KERNEL_ACCOUNT)?;
+        let mut done = 0usize;
+        while done < len {
+            let n = (len - done).min(CHUNK);
+            let chunk = &mut buf[..n];
+            let off = pos + done as u64;
+            match &mut io {
+                Io::Read(w) => {
+                    {
+                        let mut mem = self.mem.lock();
+                        T::region_read(&mut self.access(dev, &mut mem), region, off, chunk)?;
+                    }
+                    w.write_slice(chunk)?;
+                }
+                Io::Write(rd) => {
+                    rd.read_slice(chunk)?;
+                    let mut mem = self.mem.lock();
+                    T::region_write(&mut self.access(dev, &mut mem), region, off, chunk)?;
+                }
+            }
+            done += n;
+        }
+        Ok(done)
     }
 
     /// The user's INTx unmask eventfd was signalled (on vfio's workqueue).
@@ -1325,7 +1412,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                     &[
                         argsz,
                         flags,
-                        bindings::VFIO_PCI_NUM_REGIONS,
+                        Self::num_regions(),
                         bindings::VFIO_PCI_NUM_IRQS,
                     ],
                 )?;
@@ -1429,7 +1516,15 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             }
             // No expansion ROM is offered; VGA does not apply.
             i if i < bindings::VFIO_PCI_NUM_REGIONS => info.set(0, 0, offset),
-            _ => return Err(EINVAL),
+            i => {
+                let r = Self::vendor_region(i).ok_or(EINVAL)?;
+                let mut flags = bindings::VFIO_REGION_INFO_FLAG_READ;
+                if r.writable {
+                    flags |= bindings::VFIO_REGION_INFO_FLAG_WRITE;
+                }
+                info.set(flags, r.size, offset);
+                info.add_type(r.kind, r.subtype)?;
+            }
         }
         Ok(())
     }

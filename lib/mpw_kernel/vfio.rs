@@ -218,6 +218,23 @@ impl RegionInfo<'_> {
         })
     }
 
+    /// Adds the type capability (`VFIO_REGION_INFO_CAP_TYPE`): what a device-specific region
+    /// is, by `VFIO_REGION_TYPE_*` and subtype.
+    pub fn add_type(&mut self, kind: u32, subtype: u32) -> Result {
+        // struct vfio_region_info_cap_type: header (id u16, version u16, next u32), type u32,
+        // subtype u32.
+        let mut cap = [0u8; 16];
+        cap[0..2].copy_from_slice(&(bindings::VFIO_REGION_INFO_CAP_TYPE as u16).to_ne_bytes());
+        cap[2..4].copy_from_slice(&1u16.to_ne_bytes());
+        cap[8..12].copy_from_slice(&kind.to_ne_bytes());
+        cap[12..16].copy_from_slice(&subtype.to_ne_bytes());
+        // SAFETY: By the type invariant `caps` is the live chain; `cap` is a complete
+        // capability of 16 bytes starting with its header, which the core copies.
+        to_result(unsafe {
+            bindings::vfio_info_add_capability(self.caps, cap.as_mut_ptr().cast(), cap.len())
+        })
+    }
+
     /// Adds a sparse-mmap capability: only `areas` of the region may be mapped.
     pub fn add_sparse_mmap(&mut self, areas: &[Area]) -> Result {
         let nr = u32::try_from(areas.len()).map_err(|_| EINVAL)?;

@@ -190,3 +190,21 @@ test_vendor_reads_and_writes_user_iovas() {
 		expect_eq "$k" "$v" "$(kv "$k" "$out")" || return 1
 	done
 }
+
+# A device-specific region: after the PCI ones (index 9), with its type capability, read and
+# written through the vendor's hooks (8 KiB: the library passes it a page at a time), refused
+# past its end, never mapped.
+test_vendor_device_specific_region() {
+	local vf="${NVME_VFS[0]}" dev out rc=0 kv_pair k v
+	dev="$(vendor_on)" || { echo "# wrapping $vf with mpw_test_vendor failed"; return 1; }
+	out="$("$MPW_CLIENT" vendor-region "$dev" 2>&1)" || rc=$?
+	mdev_off "$dev" "$vf"
+	[ $rc = 0 ] || { echo "# mpw-vfio-client vendor-region on $vf: $out"; return 1; }
+	# flags: VFIO_REGION_INFO_FLAG_READ 1 | WRITE 2 | CAPS 8; type: PCI_VENDOR_TYPE | 0x1b36
+	for kv_pair in num_regions=10 flags=0xb size=8192 type=0x80001b36 subtype=0x7e57 \
+		initial_pattern=ok whole_readback=ok across_pages=ok read_past_end=EINVAL \
+		write_at_end=EINVAL next_index=EINVAL mmap=EINVAL; do
+		k="${kv_pair%=*}" v="${kv_pair#*=}"
+		expect_eq "$k" "$v" "$(kv "$k" "$out")" || return 1
+	done
+}

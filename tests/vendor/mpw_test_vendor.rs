@@ -17,7 +17,10 @@
 //!   complement just after them (the write fails with the access's errno), and `0x1018`
 //!   reads the 8 bytes it read;
 //! - emulates an I/O BAR2 of 32 bytes the VF does not have: eight scratch registers that read
-//!   back what was written (at any width), the first one `0x7e57_0000` until written.
+//!   back what was written (at any width), the first one `0x7e57_0000` until written;
+//! - offers a device-specific region (index 9) of type `VFIO_REGION_TYPE_PCI_VENDOR_TYPE |
+//!   0x1b36`, subtype `0x7e57`, 8 KiB (two pages), writable: memory that reads back what was
+//!   written, each byte `offset % 251` until then.
 
 #![forbid(unsafe_code)]
 
@@ -34,6 +37,7 @@ use mdev_pci_wrap::{
         ConfigEdit,
         Irq,
         Trap,
+        VendorRegion,
         VirtualBar, //
     },
     vf::{
@@ -55,6 +59,9 @@ const DMA_IOVA: u64 = 0x1010;
 /// The 8 bytes read there (read).
 const DMA_SEEN: u64 = 0x1018;
 
+/// The size of the device-specific region.
+const REGION_SIZE: usize = 8192;
+
 /// The emulated I/O BAR and its size.
 const SCRATCH_BAR: usize = 2;
 const SCRATCH_SIZE: u64 = 32;
@@ -67,10 +74,20 @@ struct Seen {
     resets: u8,
     doorbells: u32,
     dma_seen: u64,
+    region: KVec<u8>,
     scratch: Option<[u8; SCRATCH_SIZE as usize]>,
 }
 
 impl Seen {
+    fn region(&mut self) -> Result<&mut [u8]> {
+        if self.region.is_empty() {
+            for i in 0..REGION_SIZE {
+                self.region.push((i % 251) as u8, GFP_KERNEL)?;
+            }
+        }
+        Ok(&mut self.region)
+    }
+
     fn scratch(&mut self) -> &mut [u8; SCRATCH_SIZE as usize] {
         self.scratch.get_or_insert_with(|| {
             let mut s = [0; SCRATCH_SIZE as usize];
@@ -94,6 +111,12 @@ impl VfDriver for TestVendor {
     const TRAPS: &'static [Trap] = &[Trap::new(0, SQ0_TAIL, 32)];
     const VIRTUAL_BARS: &'static [VirtualBar] = &[VirtualBar::io(SCRATCH_BAR as u8, SCRATCH_SIZE)];
     const INTX: bool = true;
+    const REGIONS: &'static [VendorRegion] = &[VendorRegion::pci_vendor(
+        0x1b36,
+        0x7e57,
+        REGION_SIZE as u64,
+        true,
+    )];
 
     fn edit_config(config: &mut ConfigEdit<'_>) -> Result {
         config.set_ids(0x1b36, 0x7e57)?;
@@ -128,6 +151,27 @@ impl VfDriver for TestVendor {
     fn reset_done(vf: &mut VfAccess<'_, Self>) {
         let s = vf.state();
         s.resets = s.resets.wrapping_add(1);
+    }
+
+    fn region_read(
+        vf: &mut VfAccess<'_, Self>,
+        _region: usize,
+        off: u64,
+        buf: &mut [u8],
+    ) -> Result {
+        let off = usize::try_from(off).map_err(|_| EINVAL)?;
+        let src = vf.state().region()?;
+        buf.copy_from_slice(src.get(off..off + buf.len()).ok_or(EINVAL)?);
+        Ok(())
+    }
+
+    fn region_write(vf: &mut VfAccess<'_, Self>, _region: usize, off: u64, buf: &[u8]) -> Result {
+        let off = usize::try_from(off).map_err(|_| EINVAL)?;
+        let dst = vf.state().region()?;
+        dst.get_mut(off..off + buf.len())
+            .ok_or(EINVAL)?
+            .copy_from_slice(buf);
+        Ok(())
     }
 
     fn trap_read(vf: &mut VfAccess<'_, Self>, bar: usize, off: u64, width: u16) -> Result<u64> {

@@ -56,6 +56,7 @@ pub const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
 pub const VFIO_REGION_INFO_FLAG_CAPS: u32 = 1 << 3;
 /// Region-info capability ID of the sparse-mmap areas (MSIX_MAPPABLE is 3).
 pub const VFIO_REGION_INFO_CAP_SPARSE_MMAP: u16 = 1;
+pub const VFIO_REGION_INFO_CAP_TYPE: u16 = 2;
 pub const VFIO_PCI_NUM_REGIONS: u32 = 9;
 
 /// IRQ indexes of a vfio-pci device.
