@@ -66,7 +66,7 @@ def threads(pid):
 class Qmp:
     def __init__(self, path):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
+        self.sock.settimeout(20)
         self.sock.connect(path)
         self.buf = b""
         self._msg()  # greeting
@@ -101,19 +101,33 @@ def virtio(qmp):
         except OSError as e:
             print(f"  {path}: {e}")
             continue
-        print(f"  {dev.get('name')} {path}: status {st.get('status')} "
+        tag = ""
+        if dev.get("name") == "virtio-9p":
+            try:
+                tag = f" mount_tag {qmp.cmd('qom-get', path=path, property='mount_tag')}"
+            except OSError:
+                pass
+        statuses = (st.get("status") or {}).get("statuses", [])
+        short = [x.split(":")[0].replace("VIRTIO_CONFIG_S_", "") for x in statuses]
+        print(f"  {dev.get('name')} {path}{tag}: status {'|'.join(short) or '0'} "
               f"isr {st.get('isr')} queues {st.get('num-vqs')} "
               f"broken {st.get('broken')} started {st.get('started')}")
+        idle = 0
         for q in range(int(st.get("num-vqs", 0))):
             try:
                 qs = qmp.cmd("x-query-virtio-queue-status", path=path, queue=q)
             except OSError as e:
                 print(f"    queue {q}: {e}")
                 continue
+            if not qs.get("inuse") and not qs.get("used-idx") and not qs.get("last-avail-idx"):
+                idle += 1
+                continue
             keys = ("inuse", "vring-num", "last-avail-idx", "shadow-avail-idx", "used-idx",
                     "signalled-used", "signalled-used-valid")
             print(f"    queue {q} {qs.get('name', '')}: " +
                   " ".join(f"{k} {qs.get(k)}" for k in keys))
+        if idle:
+            print(f"    ({idle} queue(s) never used)")
 
 
 def main(argv):

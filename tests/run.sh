@@ -81,9 +81,13 @@ while [ -f "$out/stalled.txt" ] && [ $retries -lt "${MPW_STALL_RETRIES:-2}" ] &&
 	retries=$((retries + 1))
 	stalled="$out.stalled$retries"
 	rm -rf "$stalled"
+	kill $tailer 2>/dev/null
+	wait $tailer 2>/dev/null
 	mv "$out" "$stalled"
 	mkdir -p "$out"
 	: > "$out/cmd.out"
+	tail -n +1 -F "$out/cmd.out" 2>/dev/null | sed -u 's/^/  [vm] /' &
+	tailer=$!
 	# The stalled run's test results, its last one left out (the test it stalled in).
 	python3 "$here/check_results.py" --resume "$stalled/integration.tap" > "$out/resume.tap" ||
 		: > "$out/resume.tap"

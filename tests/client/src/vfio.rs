@@ -240,6 +240,9 @@ pub fn errno_name(e: &io::Error) -> String {
         Some(libc::EPERM) => "EPERM",
         Some(libc::EFAULT) => "EFAULT",
         Some(libc::ETIMEDOUT) => "ETIMEDOUT",
+        Some(libc::ENOENT) => "ENOENT",
+        Some(libc::EOVERFLOW) => "EOVERFLOW",
+        Some(libc::EBADF) => "EBADF",
         _ => return e.to_string(),
     };
     name.into()
