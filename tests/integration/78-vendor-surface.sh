@@ -16,6 +16,25 @@ vendor_on() {
 	mdev_on "${NVME_VFS[0]}" mpw_test_vendor || { mdev_off "" "${NVME_VFS[0]}"; return 1; }
 }
 
+# vendor_probe COMMAND [ARG...] -- KEY=VALUE...: runs `mpw-vfio-client COMMAND <mdev> ARG...`
+# on the first NVMe VF wrapped by the test vendor, then checks each KEY=VALUE of its output.
+vendor_probe() {
+	local cmd="$1" vf="${NVME_VFS[0]}" dev out rc=0 args=() pair
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		args+=("$1")
+		shift
+	done
+	shift
+	dev="$(vendor_on)" || { echo "# wrapping $vf with mpw_test_vendor failed"; return 1; }
+	out="$("$MPW_CLIENT" "$cmd" "$dev" "${args[@]}" 2>&1)" || rc=$?
+	mdev_off "$dev" "$vf"
+	[ $rc = 0 ] || { echo "# mpw-vfio-client $cmd on $vf: $out"; return 1; }
+	for pair in "$@"; do
+		expect_eq "${pair%%=*}" "${pair#*=}" "$(kv "${pair%%=*}" "$out")" || return 1
+	done
+}
+
 test_vendor_edits_the_config_space() {
 	local vf="${NVME_VFS[0]}" dev out caps rc=0 last pos
 	dev="$(vendor_on)" || { echo "# wrapping $vf with mpw_test_vendor failed"; return 1; }
@@ -149,62 +168,36 @@ test_vendor_virtual_io_bar() {
 # held back while masked or while the user sets INTx-disable, STATUS's interrupt bit following
 # the line, loopback, nothing after the trigger is removed.
 test_vendor_emulated_intx() {
-	local vf="${NVME_VFS[0]}" dev out rc=0 k v kv_pair
-	dev="$(vendor_on)" || { echo "# wrapping $vf with mpw_test_vendor failed"; return 1; }
-	out="$("$MPW_CLIENT" intx-probe "$dev" 0 $COUNTERS 2>&1)" || rc=$?
-	mdev_off "$dev" "$vf"
-	[ $rc = 0 ] || { echo "# mpw-vfio-client intx-probe on $vf: $out"; return 1; }
-	expect_eq "INTx vectors" 1 "$(kv intx_count "$out")" || return 1
-	# VFIO_IRQ_INFO_EVENTFD 1 | MASKABLE 2 | AUTOMASKED 4
-	expect_eq "INTx flags" 0x7 "$(kv intx_flags "$out")" || return 1
-	expect_eq "interrupt pin" 0x1 "$(kv pin "$out")" || return 1
-	expect_eq "unmask before INTx is enabled" EINVAL "$(kv unmask_before_enable "$out")" || return 1
-	# The unmask eventfd (a signal unmasks, as KVM's resampler does): a line still asserted
-	# signals again; no mask eventfd (as vfio-pci).
-	for kv_pair in fired_on_assert=1 status_asserted=1 fired_again_while_automasked=0 \
-		fired_on_unmask_still_asserted=1 status_deasserted=0 fired_on_unmask_deasserted=0 \
-		fired_on_assert_while_masked=0 fired_on_unmask_pending=1 fired_with_intx_disable=0 \
-		unmask_eventfd=ok mask_eventfd=EOPNOTSUPP fired_on_assert_with_unmask_eventfd=1 \
-		fired_on_unmask_eventfd_still_asserted=1 fired_on_unmask_eventfd_deasserted=0 \
-		fired_on_assert_after_unmask_eventfd=1 unmask_eventfd_removed=ok \
-		fired_on_removed_unmask_eventfd=0 loopback=1 fired_after_disable=0; do
-		k="${kv_pair%=*}" v="${kv_pair#*=}"
-		expect_eq "$k" "$v" "$(kv "$k" "$out")" || return 1
-	done
+	# VFIO_IRQ_INFO_EVENTFD 1 | MASKABLE 2 | AUTOMASKED 4. The unmask eventfd (a signal
+	# unmasks, as KVM's resampler does): a line still asserted signals again; no mask eventfd
+	# (as vfio-pci).
+	vendor_probe intx-probe 0 $COUNTERS -- intx_count=1 intx_flags=0x7 pin=0x1 \
+		unmask_before_enable=EINVAL fired_on_assert=1 status_asserted=1 \
+		fired_again_while_automasked=0 fired_on_unmask_still_asserted=1 status_deasserted=0 \
+		fired_on_unmask_deasserted=0 fired_on_assert_while_masked=0 fired_on_unmask_pending=1 \
+		fired_with_intx_disable=0 unmask_eventfd=ok mask_eventfd=EOPNOTSUPP \
+		fired_on_assert_with_unmask_eventfd=1 fired_on_unmask_eventfd_still_asserted=1 \
+		fired_on_unmask_eventfd_deasserted=0 fired_on_assert_after_unmask_eventfd=1 \
+		unmask_eventfd_removed=ok fired_on_removed_unmask_eventfd=0 loopback=1 \
+		fired_after_disable=0
 }
 
 # Kernel access to the user's IOVAs: the vendor reads and writes the memory the user mapped
 # in the IOAS the VF is attached to, follows the VF to another IOAS, and gets ENOENT when
 # the VF is not attached or the IOVA is not mapped (never another IOAS's memory).
 test_vendor_reads_and_writes_user_iovas() {
-	local vf="${NVME_VFS[0]}" dev out rc=0 kv_pair k v
-	dev="$(vendor_on)" || { echo "# wrapping $vf with mpw_test_vendor failed"; return 1; }
-	out="$("$MPW_CLIENT" dma-probe "$dev" 0 $DMA_IOVA 2>&1)" || rc=$?
-	mdev_off "$dev" "$vf"
-	[ $rc = 0 ] || { echo "# mpw-vfio-client dma-probe on $vf: $out"; return 1; }
-	for kv_pair in unattached=ENOENT a=ok a_seen=0x1122334455667788 \
+	vendor_probe dma-probe 0 $DMA_IOVA -- unattached=ENOENT a=ok a_seen=0x1122334455667788 \
 		a_wrote=0xeeddccbbaa998877 a_offset=ok a_offset_seen=0x0 a_offset_wrote=0x0 \
 		a_unmapped=ENOENT a_past_end=ENOENT b=ok b_seen=0x1122334455667788 \
-		b_wrote=0xeeddccbbaa998877 b_old_iova=ENOENT detached=ENOENT; do
-		k="${kv_pair%=*}" v="${kv_pair#*=}"
-		expect_eq "$k" "$v" "$(kv "$k" "$out")" || return 1
-	done
+		b_wrote=0xeeddccbbaa998877 b_old_iova=ENOENT detached=ENOENT
 }
 
 # A device-specific region: after the PCI ones (index 9), with its type capability, read and
 # written through the vendor's hooks (8 KiB: the library passes it a page at a time), refused
 # past its end, never mapped.
 test_vendor_device_specific_region() {
-	local vf="${NVME_VFS[0]}" dev out rc=0 kv_pair k v
-	dev="$(vendor_on)" || { echo "# wrapping $vf with mpw_test_vendor failed"; return 1; }
-	out="$("$MPW_CLIENT" vendor-region "$dev" 2>&1)" || rc=$?
-	mdev_off "$dev" "$vf"
-	[ $rc = 0 ] || { echo "# mpw-vfio-client vendor-region on $vf: $out"; return 1; }
 	# flags: VFIO_REGION_INFO_FLAG_READ 1 | WRITE 2 | CAPS 8; type: PCI_VENDOR_TYPE | 0x1b36
-	for kv_pair in num_regions=10 flags=0xb size=8192 type=0x80001b36 subtype=0x7e57 \
-		initial_pattern=ok whole_readback=ok across_pages=ok read_past_end=EINVAL \
-		write_at_end=EINVAL next_index=EINVAL mmap=EINVAL; do
-		k="${kv_pair%=*}" v="${kv_pair#*=}"
-		expect_eq "$k" "$v" "$(kv "$k" "$out")" || return 1
-	done
+	vendor_probe vendor-region -- num_regions=10 flags=0xb size=8192 type=0x80001b36 \
+		subtype=0x7e57 initial_pattern=ok whole_readback=ok across_pages=ok \
+		read_past_end=EINVAL write_at_end=EINVAL next_index=EINVAL mmap=EINVAL
 }
