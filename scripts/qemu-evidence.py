@@ -9,9 +9,11 @@ Prints, ROUNDS times (default 2) five seconds apart:
   thread blocked in the host's file system shows here);
 - every virtio device's queues through QMP (`x-query-virtio-queue-status`): requests the
   device has taken and not completed (`inuse`), the used index and the last one it signalled
-  to the guest. A queue with nothing in use, whose used index the device signalled, while the
-  guest waits on it, lost an interrupt on the guest's side; one with requests in use is stuck
-  in QEMU.
+  to the guest; and the avail and used indexes in guest memory
+  (`x-query-virtio-queue-element`). A guest avail index ahead of the device's last one is a
+  request the device was never notified of; with them equal, nothing in use and the last
+  used index signalled while the guest waits, an interrupt was lost on its way to the guest;
+  requests in use are stuck in QEMU.
 Everything it cannot get is said, never fatal: this runs on a guest that already failed.
 """
 
@@ -126,6 +128,18 @@ def virtio(qmp):
                     "signalled-used", "signalled-used-valid")
             print(f"    queue {q} {qs.get('name', '')}: " +
                   " ".join(f"{k} {qs.get(k)}" for k in keys))
+            # The rings as the guest wrote them (read from guest memory): an avail index
+            # ahead of the device's last-avail-idx is a request the device was never told
+            # of (a lost notification); equal ones with the guest still waiting is an
+            # interrupt lost on the way to the guest.
+            try:
+                el = qmp.cmd("x-query-virtio-queue-element", path=path, queue=q)
+                avail, used = el.get("avail") or {}, el.get("used") or {}
+                print(f"      guest memory: avail idx {avail.get('idx')} flags "
+                      f"{avail.get('flags')}, used idx {used.get('idx')} flags "
+                      f"{used.get('flags')}")
+            except OSError as e:
+                print(f"      guest memory: {e}")
         if idle:
             print(f"    ({idle} queue(s) never used)")
 

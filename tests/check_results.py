@@ -335,15 +335,20 @@ def judge_splats(lines, tally):
 
 def resume_tap(text):
     """The results a run resumed after a stalled VM keeps from that VM's TAP: every test's
-    (`test_*`, with its diagnostics) but the last result recorded, the test it stalled in,
-    which runs again. Harness steps and file problems are recorded afresh by the new VM."""
+    (`test_*`, with its diagnostics) but that of the test it stalled in, which runs again: the
+    last result, when it is a time-out (the stall was seen at the end of the test's time
+    limit); a stall the guest's watcher reported first left that test without a result.
+    Harness steps and file problems are recorded afresh by the new VM."""
     blocks = []
     for line in text.splitlines():
         if RESULT.match(line) and not line.startswith(" "):
             blocks.append([line])
         elif blocks:
             blocks[-1].append(line)
-    keep = [b for b in blocks[:-1] if RESULT.match(b[0]).group(4).startswith("test_")]
+    if blocks and blocks[-1][0].startswith("not ok") and any(
+            "timed out after" in l for l in blocks[-1][1:]):
+        blocks.pop()
+    keep = [b for b in blocks if RESULT.match(b[0]).group(4).startswith("test_")]
     return "".join(l + "\n" for b in keep for l in b)
 
 

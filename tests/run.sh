@@ -70,7 +70,7 @@ vm_rc=0
 mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-3600}" "$guest_cmd" || vm_rc=$?
 # A guest that stalled (scripts/vm.sh's watchdog, or the guest saying it cannot start
 # programs; see docs/test-vm.md, "The guest stall") gets a fresh VM that resumes the run: the
-# tests the stalled VM finished keep their results (all but its last, which is run again),
+# tests the stalled VM finished keep their results (the one it stalled in runs again),
 # the others run in the fresh VM. Up to MPW_STALL_RETRIES (2) times, while the run is not
 # past MPW_STALL_RETRY_BEFORE seconds (CI's limit). Every stall is reported, and the stalled
 # VMs' kernel logs are judged too (check_results.py).
@@ -88,7 +88,7 @@ while [ -f "$out/stalled.txt" ] && [ $retries -lt "${MPW_STALL_RETRIES:-2}" ] &&
 	: > "$out/cmd.out"
 	tail -n +1 -F "$out/cmd.out" 2>/dev/null | sed -u 's/^/  [vm] /' &
 	tailer=$!
-	# The stalled run's test results, its last one left out (the test it stalled in).
+	# The stalled run's test results, but the test it stalled in (check_results.py).
 	python3 "$here/check_results.py" --resume "$stalled/integration.tap" > "$out/resume.tap" ||
 		: > "$out/resume.tap"
 	say "WARNING the guest stalled: $(cat "$stalled/stalled.txt"); its output is kept in" \

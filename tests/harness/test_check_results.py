@@ -270,15 +270,20 @@ class CheckResultsTest(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn("no kernel log of the stalled VM", out)
 
-    def test_a_resumed_run_keeps_all_but_the_last_result(self):
-        stalled = ("ok 1 setup_hw\nok 2 load_modules\nok 3 test_a\nnot ok 4 test_b\n"
-                   "    # b broke\n    #   expected: 1\nok 5 parse_x\nok 6 test_c\n"
-                   "not ok 7 test_d\n    # test_d: timed out after 300 s\n")
-        self.assertEqual(cr.resume_tap(stalled),
-                         "ok 3 test_a\nnot ok 4 test_b\n    # b broke\n    #   expected: 1\n"
-                         "ok 6 test_c\n")
+    def test_a_resumed_run_keeps_all_but_the_stalled_test(self):
+        head = ("ok 1 setup_hw\nok 2 load_modules\nok 3 test_a\nnot ok 4 test_b\n"
+                "    # b broke\n    #   expected: 1\nok 5 parse_x\nok 6 test_c\n")
+        kept = "ok 3 test_a\nnot ok 4 test_b\n    # b broke\n    #   expected: 1\nok 6 test_c\n"
+        # The stall seen at the end of test_d's time limit: test_d runs again.
+        timed_out = head + "not ok 7 test_d\n    # test_d: timed out after 300 s; it was stopped here\n"
+        self.assertEqual(cr.resume_tap(timed_out), kept)
+        # The guest's watcher saw it first: test_d has no result; all are kept.
+        self.assertEqual(cr.resume_tap(head), kept)
+        # A test that failed on its own is kept, even last.
+        failed = head + "not ok 7 test_d\n    # d broke\n"
+        self.assertEqual(cr.resume_tap(failed), kept + "not ok 7 test_d\n    # d broke\n")
         self.assertEqual(cr.resume_tap(""), "")
-        self.assertEqual(cr.resume_tap("ok 1 test_a\n"), "")
+        self.assertEqual(cr.resume_tap("ok 1 test_a\n"), "ok 1 test_a\n")
 
     def test_the_test_end_closes_its_expectations(self):
         rc, out = judge(KTAP_PASS + expect("dmar-fault", DMAR_FAULT, test_end=True), TAP_PASS)
