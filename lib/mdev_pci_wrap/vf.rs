@@ -77,7 +77,8 @@ use kernel::{
         },
         Arc,
         LockClassKey,
-        Mutex, //
+        Mutex,
+        MutexGuard, //
     },
     uaccess::{
         UserSliceReader,
@@ -553,24 +554,23 @@ impl<T: VfDriver> VfAccess<'_, T> {
     /// the VF is not attached to an IOAS or the range is not all mapped; `EFAULT` when the
     /// user's memory is gone.
     pub fn dma_read(&mut self, iova: u64, buf: &mut [u8]) -> Result {
-        match &*self.vf.dma.lock() {
-            Some(UserDma {
-                access: Some(access),
-                ..
-            }) => access.read(iova, buf),
-            _ => Err(ENOENT),
-        }
+        self.with_user_dma(|access| access.read(iova, buf))
     }
 
     /// Writes `buf` at the I/O virtual address `iova` of the user's DMA space, as the device
     /// would by DMA; errors as [`VfAccess::dma_read`], and `EPERM` for memory the user mapped
     /// read-only.
     pub fn dma_write(&mut self, iova: u64, buf: &[u8]) -> Result {
+        self.with_user_dma(|access| access.write(iova, buf))
+    }
+
+    /// Calls `f` with the kernel's access to the user's IOAS; `ENOENT` without one.
+    fn with_user_dma(&self, f: impl FnOnce(&iommufd::Access) -> Result) -> Result {
         match &*self.vf.dma.lock() {
             Some(UserDma {
                 access: Some(access),
                 ..
-            }) => access.write(iova, buf),
+            }) => f(access),
             _ => Err(ENOENT),
         }
     }
@@ -734,9 +734,7 @@ impl<T: VfDriver> VfDevice<T> {
     /// end, and maps again if the function then decodes (as vfio-pci's faults wait on its
     /// `memory_lock`).
     fn reset_function(&self, dev: &vfio::Device<Self>, mem: &MemState<T::State>) -> Result {
-        let mut gate = self.gate.lock();
-        *gate = false;
-        dev.zap(0, BARS_FILE_RANGE);
+        let mut gate = Self::close_gate(dev);
         self.shared.own_reset.store(true, Relaxed);
         let r = pci_io::try_reset(&self.pdev);
         self.shared.own_reset.store(false, Relaxed);
@@ -764,9 +762,16 @@ impl<T: VfDriver> VfDevice<T> {
     /// Closes the gate and revokes every user mapping of the BARs: a fault maps nothing until
     /// [`VfDevice::update_gate`] opens it again. The memory lock must be held (`_mem`).
     fn zap(dev: &vfio::Device<Self>, _mem: &MemState<T::State>) {
+        drop(Self::close_gate(dev));
+    }
+
+    /// Closes the gate and revokes every user mapping of the BARs, returning the gate still
+    /// locked: faults wait until the caller releases it.
+    fn close_gate(dev: &vfio::Device<Self>) -> MutexGuard<'_, bool> {
         let mut gate = dev.data().gate.lock();
         *gate = false;
         dev.zap(0, BARS_FILE_RANGE);
+        gate
     }
 
     /// Sets the gate to whether the function decodes now (revoking every user mapping if it
@@ -984,10 +989,10 @@ impl<T: VfDriver> VfDevice<T> {
             i if i == u64::from(bindings::VFIO_PCI_CONFIG_REGION_INDEX) => {
                 self.rw_config(dev, off, len, io)
             }
-            i => match u32::try_from(i).ok().and_then(Self::vendor_region) {
-                Some(_) => self.rw_vendor_region(dev.parent(), i as u32, off, len, io),
-                None => Err(EINVAL),
-            },
+            i => {
+                let index = u32::try_from(i).map_err(|_| EINVAL)?;
+                self.rw_vendor_region(dev.parent(), index, off, len, io)
+            }
         }
     }
 
@@ -1003,9 +1008,9 @@ impl<T: VfDriver> VfDevice<T> {
         T::REGIONS.get(i as usize)
     }
 
-    /// Moves `len` bytes at `pos` of vendor region `index` between userspace and the vendor's
-    /// hooks, a page at a time through a kernel buffer; each hook call under the memory lock,
-    /// the user copies outside it.
+    /// Moves `len` bytes at `pos` of vendor region `index` (`EINVAL` for an index that is not
+    /// one) between userspace and the vendor's hooks, a page at a time through a kernel
+    /// buffer; each hook call under the memory lock, the user copies outside it.
     fn rw_vendor_region(
         &self,
         dev: &device::Device,

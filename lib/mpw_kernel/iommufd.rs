@@ -223,11 +223,6 @@ impl Access {
         }
     }
 
-    /// Whether it is attached to an IOAS.
-    pub fn attached(&self) -> bool {
-        self.attached
-    }
-
     /// Reads `buf.len()` bytes at `iova` of the IOAS. `ENOENT` when not attached or not all
     /// of the range is mapped, `EINVAL` for an empty buffer, `EOVERFLOW` for a range past the
     /// end of the IOVA space, `EFAULT` when the user's memory is gone.

@@ -8,9 +8,10 @@
 //! ([`mdev`]); VFIO devices embedding Rust data with `#[vtable]` operations, fault-based
 //! mappings and region/irq uAPI marshalling ([`vfio`]); a physical device bound to a user's
 //! iommufd context ([`iommufd`]); eventfds ([`eventfd`]); MSI/MSI-X vectors forwarded to
-//! eventfds ([`irq`]); eventfds whose signals the kernel acts on ([`virqfd`]); a PCI driver that owns its devices' DMA, with AER error handlers
-//! ([`pci_driver`]); and the PCI operations a VFIO device needs on the function it passes
-//! through, as guards and bounds-checked types ([`pci_io`]).
+//! eventfds ([`irq`]); eventfds whose signals the kernel acts on ([`virqfd`]); a PCI driver
+//! that owns its devices' DMA, with AER error handlers ([`pci_driver`]); and the PCI
+//! operations a VFIO device needs on the function it passes through, as guards and
+//! bounds-checked types ([`pci_io`]).
 //!
 //! The library logic (`lib/mdev_pci_wrap`, a crate with `#![forbid(unsafe_code)]`) and the
 //! vendor drivers build on these. Both crates are linked into one module,

@@ -64,12 +64,6 @@ impl<U: AlwaysRefCounted + Send + Sync + 'static> Virqfd<U> {
         })
     }
 
-    /// Whether a virqfd was enabled and not disabled since (it may have ended by the
-    /// eventfd's close meanwhile).
-    pub fn is_enabled(&self) -> bool {
-        self.target.is_some()
-    }
-
     /// Runs `f(&target)` on each signal of the caller's eventfd `fd` (and at once if it is
     /// signalled already), in process context, until [`Virqfd::disable`] or the eventfd's
     /// close; replaces what was enabled. `EBADF`/`EINVAL` for an `fd` that is not an eventfd.
