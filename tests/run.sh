@@ -62,10 +62,14 @@ for v in MPW_TESTS_GLOB MPW_FAKE_STALL; do
 done
 rm -rf "$out" "$out".stalled*
 mkdir -p "$out"
+# follow_output: the guest's output (cmd.out, made empty first) on this terminal, as it grows.
+follow_output() {
+	: > "$out/cmd.out"
+	tail -n +1 -F "$out/cmd.out" 2>/dev/null | sed -u 's/^/  [vm] /' &
+	tailer=$!
+}
 say "booting the test VM (debug kernel under TCG: about a minute to boot); output follows"
-: > "$out/cmd.out"
-tail -n +1 -F "$out/cmd.out" 2>/dev/null | sed -u 's/^/  [vm] /' &
-tailer=$!
+follow_output
 vm_rc=0
 mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-3600}" "$guest_cmd" || vm_rc=$?
 # A guest that stalled (scripts/vm.sh's watchdog, or the guest saying it cannot start
@@ -85,9 +89,7 @@ while [ -f "$out/stalled.txt" ] && [ $retries -lt "${MPW_STALL_RETRIES:-2}" ] &&
 	wait $tailer 2>/dev/null
 	mv "$out" "$stalled"
 	mkdir -p "$out"
-	: > "$out/cmd.out"
-	tail -n +1 -F "$out/cmd.out" 2>/dev/null | sed -u 's/^/  [vm] /' &
-	tailer=$!
+	follow_output
 	# The stalled run's test results, but the test it stalled in (check_results.py).
 	python3 "$here/check_results.py" --resume "$stalled/integration.tap" > "$out/resume.tap" ||
 		: > "$out/resume.tap"

@@ -249,11 +249,17 @@ stall_watch() {
 		echo "<4>mpw-harness: no program started in 30 s, twice: the root file system" \
 			"stalled" > /dev/kmsg
 		echo w 2>/dev/null > /proc/sysrq-trigger
-		virtio_irq_evidence
-		echo "<3>mpw-harness: the guest cannot start programs (root file system stalled)" \
-			> /dev/kmsg
+		report_stall
 		return 1
 	done
+}
+
+# report_stall [NOTE]: the virtio evidence, then the marker the host's watchdog (scripts/vm.sh)
+# stops the VM on, with NOTE after it. Builtins only.
+report_stall() {
+	virtio_irq_evidence
+	echo "<3>mpw-harness: the guest cannot start programs (root file system stalled)${1:+ $1}" \
+		> /dev/kmsg
 }
 
 # virtio_irq_evidence: which virtio device serves which 9p mount, and the virtio lines of
@@ -296,9 +302,7 @@ hang_evidence() {
 	if ! exec_works; then
 		echo "# the guest cannot start programs any more (/bin/true did not run in 20 s):" \
 			"its root file system (9p) stopped answering"
-		virtio_irq_evidence
-		echo "<3>mpw-harness: the guest cannot start programs (root file system stalled)" \
-			> /dev/kmsg
+		report_stall
 		return 1
 	fi
 	echo "# the last 80 kernel log lines:"

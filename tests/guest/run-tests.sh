@@ -180,28 +180,31 @@ step load_modules "$harness_limit" bash "$root/tests/guest/load-modules.sh" --ku
 step unload_kunit_module "$harness_limit" rmmod mdev_pci_wrap_kunit
 
 # A run resumed after a stalled VM (tests/run.sh): the tests the stalled VM finished keep its
-# results (resume.tap, in TAP with their diagnostics); the others run here.
+# results (resume.tap, in TAP with their diagnostics); the others run here. Read once, with
+# builtins: each earlier result's status in resumed_rc, its diagnostics in
+# $tmpd/resumed.NAME.
 resume="$out/resume.tap"
-resumed() { # NAME: its earlier result, if resume.tap has one, into $tmpd/resumed
-	[ -f "$resume" ] || return 1
-	awk -v name="$1" '
-		/^(ok|not ok) [0-9]+ / { name_at = ($1 == "ok") ? $3 : $4; take = (name_at == name) }
-		take' "$resume" > "$tmpd/resumed"
-	[ -s "$tmpd/resumed" ]
-}
+declare -A resumed_rc=()
+if [ -f "$resume" ]; then
+	cur=""
+	while IFS= read -r line; do
+		if [[ $line =~ ^(ok|not\ ok)\ [0-9]+\ ([^ ]+) ]]; then
+			cur="${BASH_REMATCH[2]}"
+			if [ "${BASH_REMATCH[1]}" = ok ]; then resumed_rc[$cur]=0; else resumed_rc[$cur]=1; fi
+			: > "$tmpd/resumed.$cur"
+		elif [ -n "$cur" ]; then
+			echo "${line#    }" >> "$tmpd/resumed.$cur"
+		fi
+	done < "$resume"
+fi
 
 # Each test in a fresh bash: lib.sh and the hardware description sourced, then its file.
 i=0
 while [ $i -lt ${#tests[@]} ]; do
 	t="${tests[$i]}" f="${file_of[$i]}"
-	if resumed "$t"; then
+	if [ -n "${resumed_rc[$t]+set}" ]; then
 		echo "[test] $t: the result of the earlier VM, which stalled after it"
-		if head -1 "$tmpd/resumed" | grep -q '^ok '; then
-			record 0 "$t"
-		else
-			tail -n +2 "$tmpd/resumed" | sed 's/^    //' > "$tmpd/resumed.diag"
-			record 1 "$t" "$tmpd/resumed.diag"
-		fi
+		record "${resumed_rc[$t]}" "$t" "$tmpd/resumed.$t"
 		i=$((i + 1))
 		continue
 	fi
@@ -209,8 +212,7 @@ while [ $i -lt ${#tests[@]} ]; do
 		# The harness's own test of its stall handling (tests/run.sh resumes in a fresh VM):
 		# a stall as the guest reports one, then nothing more.
 		echo "[test] $t: MPW_FAKE_STALL: simulating a stalled guest"
-		echo "<3>mpw-harness: the guest cannot start programs (root file system stalled)" \
-			"[simulated: MPW_FAKE_STALL=$t]" > /dev/kmsg
+		report_stall "[simulated: MPW_FAKE_STALL=$t]"
 		read -r -u "$MPW_TICK_FD" _
 	fi
 	echo "[test] running $t (${f##*/})"
