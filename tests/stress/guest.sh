@@ -23,6 +23,9 @@ record() { # RESULT NAME LOG
 kmemleak=/sys/kernel/debug/kmemleak
 [ -w "$kmemleak" ] && { echo scan > "$kmemleak"; echo clear > "$kmemleak"; }
 log="$(mktemp)"
+# A stalled root file system is reported within a minute or so (lib.sh), and the host stops the VM.
+stall_watch > /dev/null 2>&1 &
+watcher=$!
 
 bash "$root/tests/guest/setup-hw.sh" > "$log" 2>&1; record $? setup_hw "$log"
 . "$MPW_HW_ENV"
@@ -57,5 +60,6 @@ if [ -w "$kmemleak" ]; then
 else
 	echo "kmemleak not available" > "$out/kmemleak.txt"
 fi
+kill "$watcher" 2>/dev/null
 rm -f "$log"
 touch "$out/run-tests.done"
