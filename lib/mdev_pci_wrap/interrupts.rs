@@ -21,6 +21,7 @@
 
 use crate::{
     bindings,
+    bound_function::BoundFunction,
     eventfd::EventFd,
     irq::{
         self,
@@ -37,8 +38,7 @@ use crate::{
 use kernel::{
     device,
     pci,
-    prelude::*,
-    sync::aref::ARef, //
+    prelude::*, //
 };
 
 /// How many vectors each interrupt index of a VF has, fixed when the VFIO device is created.
@@ -53,7 +53,7 @@ pub struct IrqCounts {
 impl IrqCounts {
     /// The vectors `pdev`'s MSI and MSI-X capabilities offer; an ERR vector if it is a PCI
     /// Express function (`pcie`).
-    pub fn of(pdev: &pci::Device, pcie: bool) -> Self {
+    pub fn of(pdev: &pci::Device<device::Bound>, pcie: bool) -> Self {
         Self {
             intx: 0,
             msi: irq::vector_count(pdev, IrqKind::Msi),
@@ -227,23 +227,18 @@ pub struct Interrupts {
 }
 
 impl Interrupts {
-    /// Carries out `VFIO_DEVICE_SET_IRQS` for VF `pdev`; `dev` is named in messages.
+    /// Carries out `VFIO_DEVICE_SET_IRQS` for VF `func`; `dev` is named in messages.
     ///
     /// Returns 0, or, when enabling MSI or MSI-X vectors found fewer than requested, how many
     /// there are (nothing enabled; userspace may ask again for that many, as with vfio-pci).
-    pub fn set(
-        &mut self,
-        dev: &device::Device,
-        pdev: &ARef<pci::Device>,
-        req: IrqSet,
-    ) -> Result<u32> {
+    pub fn set(&mut self, dev: &device::Device, func: &BoundFunction, req: IrqSet) -> Result<u32> {
         if req.action() != IrqAction::Trigger {
             // Masking is neither offered for INTx (absent) nor for MSI/MSI-X (as in
             // vfio-pci), nor for REQ.
             return Err(ENOTTY);
         }
         match kind_of(req.index()) {
-            Some(kind) => self.set_msi(dev, pdev, kind, &req),
+            Some(kind) => self.set_msi(dev, func, kind, &req),
             None if req.index() == bindings::VFIO_PCI_REQ_IRQ_INDEX => {
                 set_single(&mut self.req, &req)?;
                 Ok(0)
@@ -256,7 +251,7 @@ impl Interrupts {
     fn set_msi(
         &mut self,
         dev: &device::Device,
-        pdev: &ARef<pci::Device>,
+        func: &BoundFunction,
         kind: IrqKind,
         req: &IrqSet,
     ) -> Result<u32> {
@@ -279,7 +274,7 @@ impl Interrupts {
             IrqData::EventFds(fds) => {
                 let newly = self.vectors.is_none();
                 if newly {
-                    match IrqVectors::alloc(pdev.clone(), kind, range.end) {
+                    match IrqVectors::alloc(func, kind, range.end) {
                         Ok(Ok(v)) => self.vectors = Some(v),
                         Ok(Err(available)) => {
                             user_dbg!(
@@ -297,7 +292,7 @@ impl Interrupts {
                                 "cannot enable {} {:?} vectors on {}: {:?}\n",
                                 range.end,
                                 kind,
-                                pdev.as_ref().name(),
+                                func.pdev().as_ref().name(),
                                 e
                             );
                             return Err(e);

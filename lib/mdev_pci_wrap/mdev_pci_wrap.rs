@@ -21,6 +21,7 @@ pub mod vf;
 
 pub use mpw_kernel::{
     bindings,
+    bound_function,
     eventfd,
     iommufd,
     irq,

@@ -25,6 +25,7 @@ use crate::{
         Area, //
     },
     bindings,
+    bound_function::BoundFunction,
     config::{
         Action,
         Bar,
@@ -235,7 +236,8 @@ pub trait VfModule: VfDriver {
 /// What the PCI driver of a wrapped function and the VFIO device of its mdev share.
 #[pin_data]
 pub struct VfShared<T: VfDriver> {
-    pdev: ARef<pci::Device>,
+    /// The VF; the PCI driver's unbind waits until this and its clones are gone.
+    func: BoundFunction,
     /// The ERR eventfd of the open VFIO device (`VFIO_PCI_ERR_IRQ_INDEX`), signalled by
     /// AER error recovery.
     #[pin]
@@ -313,7 +315,10 @@ impl<T: VfModule> pci_driver::Driver for VfPciDriver<T> {
     type Data = VfParent<T>;
     const ID_TABLE: pci_driver::IdTable = T::ID_TABLE;
 
-    fn probe(dev: &pci::Device<device::Core<'_>>) -> impl PinInit<Self::Data, Error> {
+    fn probe(
+        dev: &pci::Device<device::Core<'_>>,
+        func: BoundFunction,
+    ) -> impl PinInit<Self::Data, Error> {
         pin_init::pin_init_scope(move || {
             check_eligible(dev)?;
             dev_info!(
@@ -327,10 +332,9 @@ impl<T: VfModule> pci_driver::Driver for VfPciDriver<T> {
                 dev.vendor_id().as_raw(),
                 dev.device_id()
             );
-            let pdev: ARef<pci::Device> = dev.into();
             let shared = Arc::pin_init(
                 try_pin_init!(VfShared {
-                    pdev,
+                    func,
                     err <- lib_mutex(None, class_err),
                     open_dev <- lib_mutex(None, class_open_dev),
                     own_reset: Atomic::new(false),
@@ -412,7 +416,7 @@ impl<T: VfDriver> mdev::Driver for MdevDriver<T> {
         dev_info!(
             mdev.as_dev(),
             "created on {}\n",
-            shared.pdev.as_ref().name()
+            shared.func.pdev().as_ref().name()
         );
         Ok(KBox::pin(MdevState { _reg: reg }, GFP_KERNEL)?)
     }
@@ -475,7 +479,8 @@ struct MemState<S> {
 #[pin_data]
 pub struct VfDevice<T: VfDriver> {
     shared: Arc<VfShared<T>>,
-    pdev: ARef<pci::Device>,
+    /// The VF (held by `shared` too: named here for brevity).
+    func: BoundFunction,
     /// The function's BARs, as the PCI core sized them at bind time, and the vendor's
     /// virtual ones.
     bars: [Bar; 6],
@@ -630,8 +635,9 @@ fn bar_index(pos: u64) -> Option<usize> {
 impl<T: VfDriver> VfDevice<T> {
     fn new(shared: Arc<VfShared<T>>) -> impl PinInit<Self, Error> {
         pin_init::pin_init_scope(move || {
-            let pdev = shared.pdev.clone();
-            let mut bars = vf_bars(&pdev);
+            let func = shared.func.clone();
+            let pdev = func.dev();
+            let mut bars = vf_bars(pdev);
             let virtual_bars = VirtualBar::apply(T::VIRTUAL_BARS, &mut bars).inspect_err(|_| {
                 dev_warn!(
                     pdev.as_ref(),
@@ -639,14 +645,14 @@ impl<T: VfDriver> VfDevice<T> {
                     T::NAME
                 )
             })?;
-            let func = Function {
+            let function = Function {
                 vendor: pdev.vendor_id().as_raw(),
                 device: pdev.device_id(),
-                no_command_memory: pci_io::no_command_memory(&pdev),
+                no_command_memory: pci_io::no_command_memory(pdev),
                 bars,
             };
-            let snapshot = pci_io::config_snapshot(&pdev)?;
-            let mut config = VirtConfig::new(&func, &snapshot)?;
+            let snapshot = pci_io::config_snapshot(pdev)?;
+            let mut config = VirtConfig::new(&function, &snapshot)?;
             T::edit_config(&mut ConfigEdit(&mut config)).inspect_err(|e| {
                 dev_warn!(
                     pdev.as_ref(),
@@ -658,15 +664,15 @@ impl<T: VfDriver> VfDevice<T> {
             let pcie = config
                 .find(CapKind::Std(bindings::PCI_CAP_ID_EXP as u8))
                 .is_some();
-            let mut irq_counts = IrqCounts::of(&pdev, pcie);
+            let mut irq_counts = IrqCounts::of(pdev, pcie);
             if T::INTX {
                 config.present_intx();
                 irq_counts = irq_counts.with_intx();
             }
-            let msix = core::array::from_fn(|bar| pci_io::msix_ranges(&pdev, bar));
+            let msix = core::array::from_fn(|bar| pci_io::msix_ranges(pdev, bar));
             Ok(try_pin_init!(Self {
                 shared,
-                pdev,
+                func,
                 bars,
                 virtual_bars,
                 config <- lib_mutex(config, class_config),
@@ -710,16 +716,15 @@ impl<T: VfDriver> VfDevice<T> {
         let mut maps = self.bar_maps.lock();
         let slot = maps.get_mut(bar).ok_or(EINVAL)?;
         if slot.is_none() {
-            let regions =
-                pci_io::Regions::request(self.pdev.clone(), 1 << bar).inspect_err(|e| {
-                    user_warn!(
-                        self.pdev.as_ref(),
-                        "cannot claim BAR{} for userspace: {:?} (in use by another driver?)\n",
-                        bar,
-                        e
-                    )
-                })?;
-            let map = IoMap::new(self.pdev.clone(), bar as u32)?;
+            let regions = pci_io::Regions::request(&self.func, 1 << bar).inspect_err(|e| {
+                user_warn!(
+                    self.func.dev().as_ref(),
+                    "cannot claim BAR{} for userspace: {:?} (in use by another driver?)\n",
+                    bar,
+                    e
+                )
+            })?;
+            let map = IoMap::new(&self.func, bar as u32)?;
             *slot = Some(BarMap {
                 map,
                 _regions: regions,
@@ -736,7 +741,7 @@ impl<T: VfDriver> VfDevice<T> {
     fn reset_function(&self, dev: &vfio::Device<Self>, mem: &MemState<T::State>) -> Result {
         let mut gate = Self::close_gate(dev);
         self.shared.own_reset.store(true, Relaxed);
-        let r = pci_io::try_reset(&self.pdev);
+        let r = pci_io::try_reset(self.func.dev());
         self.shared.own_reset.store(false, Relaxed);
         *gate = self.decoding(mem);
         r
@@ -820,7 +825,7 @@ impl<T: VfDriver> VfDevice<T> {
     fn config_read(&self, off: u16, len: u16) -> Result<u32> {
         let hw_mask = self.config.lock().hw_mask(off, len);
         let hw = if hw_mask != 0 {
-            pci_io::user_read_config(&self.pdev, off.into(), len)?
+            pci_io::user_read_config(self.func.dev(), off.into(), len)?
         } else {
             0
         };
@@ -845,9 +850,10 @@ impl<T: VfDriver> VfDevice<T> {
         // config access blocked (a reset in progress), and a reset the PCI core announces
         // takes the memory lock (`foreign_reset`).
         if let Some(hw) = plan.hw {
-            let cur = pci_io::user_read_config(&self.pdev, off.into(), len)?;
+            let pdev = self.func.dev();
+            let cur = pci_io::user_read_config(pdev, off.into(), len)?;
             let new = (cur & !hw.mask) | (hw.val & hw.mask);
-            pci_io::user_write_config(&self.pdev, off.into(), len, new)?;
+            pci_io::user_write_config(pdev, off.into(), len, new)?;
         }
         if plan.actions().next().is_some() {
             let mut mem = self.mem.lock();
@@ -866,7 +872,7 @@ impl<T: VfDriver> VfDevice<T> {
         mem: &mut MemState<T::State>,
         action: Action,
     ) {
-        let pdev = &self.pdev;
+        let pdev = self.func.dev();
         match action {
             Action::PowerState(state) => {
                 if state != 0 {
@@ -1066,8 +1072,8 @@ impl<T: VfDriver> VfDevice<T> {
         let mut mem = self.mem.lock();
         // (In low power the gate is closed already; `reset_function` closes it otherwise.)
         if mem.low_power {
-            let _ = pci_io::set_power_state(&self.pdev, 0, &mut mem.pm_save);
-            mem.low_power = pci_io::power_state(&self.pdev) != 0;
+            let _ = pci_io::set_power_state(self.func.dev(), 0, &mut mem.pm_save);
+            mem.low_power = pci_io::power_state(self.func.dev()) != 0;
         }
         let r = self.reset_function(dev, &mem);
         if r.is_ok() {
@@ -1132,14 +1138,14 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 "refusing an open through a legacy VFIO container: passthrough DMA of VF {} \
                  needs iommufd (/dev/vfio/devices/vfioN + VFIO_DEVICE_BIND_IOMMUFD, or \
                  /dev/iommu as the container)\n",
-                this.pdev.as_ref().name()
+                this.func.pdev().as_ref().name()
             );
             return Err(EOPNOTSUPP);
         }
         // Active while open (runtime PM), then enabled, reset, bus mastering off: the user
         // gets a fresh function, as from vfio-pci.
-        let pm = pci_io::RuntimePm::get(this.pdev.clone())?;
-        let enabled = pci_io::Enabled::new(this.pdev.clone())?;
+        let pm = pci_io::RuntimePm::get(&this.func)?;
+        let enabled = pci_io::Enabled::new(&this.func)?;
         let mut mem = this.mem.lock();
         let reset_works = match this.reset_function(dev, &mem) {
             Ok(()) => true,
@@ -1148,14 +1154,14 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             Err(_) => false,
         };
         // The saved state must not include bus mastering (vfio-pci does the same).
-        pci_io::clear_master(&this.pdev);
-        let pristine = pci_io::SavedState::take(&this.pdev);
+        pci_io::clear_master(this.func.dev());
+        let pristine = pci_io::SavedState::take(&this.func);
         // A fresh virtual config space: nothing of the last user's (BAR addresses, MSI
         // address and data) shows.
         {
             let mut config = this.config.lock();
             config.reset();
-            let cmd = pci_io::config_dword(&this.pdev, 0x4) as u16;
+            let cmd = pci_io::config_dword(this.func.dev(), 0x4) as u16;
             config.sync_command(cmd);
         }
         mem.open = true;
@@ -1187,7 +1193,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         // No more announced resets for this device (and no reference to it left).
         drop(this.shared.open_dev.lock().take());
         // Stop the VF's DMA (and MSI writes) before the user's mappings and eventfds go away.
-        pci_io::clear_master(&this.pdev);
+        pci_io::clear_master(this.func.dev());
         // (The unmask eventfd's callback takes `irqs`: it ends first.)
         this.intx_unmask.lock().as_mut().disable();
         this.irqs.lock().clear();
@@ -1201,7 +1207,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         mem.open = false;
         *this.bar_maps.lock() = [const { None }; 6];
         if mem.low_power {
-            let _ = pci_io::set_power_state(&this.pdev, 0, &mut mem.pm_save);
+            let _ = pci_io::set_power_state(this.func.dev(), 0, &mut mem.pm_save);
             mem.low_power = false;
         }
         if let Some(state) = state {
@@ -1260,7 +1266,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         if !*gate {
             return Err(EIO);
         }
-        fault.insert(BarPage::new(&this.pdev, index as u32, off)?);
+        fault.insert(BarPage::new(this.func.dev(), index as u32, off)?);
         drop(gate);
         Ok(())
     }
@@ -1296,7 +1302,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         out_device_id: &mut u32,
     ) -> Result {
         let this = dev.data();
-        let vf: &device::Device = this.pdev.as_ref();
+        let vf: &device::Device<device::Bound> = this.func.dev().as_ref();
         if let Some(blocker) = iommufd::group_dma_blocker(vf) {
             user_warn!(
                 dev.parent(),
@@ -1433,7 +1439,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                     user_warn!(
                         dev.parent(),
                         "reset of {} failed: {:?}\n",
-                        this.pdev.as_ref().name(),
+                        this.func.pdev().as_ref().name(),
                         e
                     )
                 })?;
@@ -1485,7 +1491,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 }
                 // A positive answer: only that many MSI vectors could be had (vfio-pci's
                 // answer, on which QEMU retries with fewer).
-                let r = this.irqs.lock().set(dev.parent(), &this.pdev, req)?;
+                let r = this.irqs.lock().set(dev.parent(), &this.func, req)?;
                 Ok(r as isize)
             }
             _ => Err(ENOTTY),

@@ -87,9 +87,10 @@ unsafe impl Sync for BoundDevice {}
 
 impl BoundDevice {
     /// Binds `dev` to `ctx`, claiming DMA ownership of its IOMMU group; returns the binding
-    /// and the device ID iommufd allocated.
+    /// and the device ID iommufd allocated. (Bound devices only: the claim is the driver's,
+    /// whose `driver_managed_dma` the IOMMU core checks.)
     #[inline(never)]
-    pub fn bind(ctx: &Ctx, dev: &device::Device) -> Result<(Self, u32)> {
+    pub fn bind(ctx: &Ctx, dev: &device::Device<device::Bound>) -> Result<(Self, u32)> {
         let mut id = 0u32;
         // SAFETY: `ctx` is live (type invariant), `dev` is valid, `id` is writable.
         let idev = unsafe { bindings::iommufd_device_bind(ctx.0.get(), dev.as_raw_mut(), &mut id) };

@@ -11,19 +11,21 @@
 //! (`VFIO_DEVICE_SET_IRQS`). This is what vfio-pci does in `vfio_pci_intrs.c`.
 //!
 //! The kernel's `pci::IrqVectorRegistration` borrows a `pci::Device<Bound>` for its lifetime,
-//! which a VFIO device, living from open to close, cannot express; hence this small type.
+//! which a VFIO device, living from open to close, cannot express; hence this small type,
+//! which holds a [`BoundFunction`] instead.
 
 use crate::{
     bindings,
+    bound_function::BoundFunction,
     eventfd::EventFd,
     pci_io, //
 };
 use kernel::{
+    device::Bound,
     error::to_result,
     pci,
     prelude::*,
-    str::CString,
-    sync::aref::ARef, //
+    str::CString, //
 };
 
 /// Which kind of message-signalled interrupts.
@@ -52,7 +54,7 @@ impl IrqKind {
 }
 
 /// How many vectors of `kind` `pdev` supports (0 without the capability).
-pub fn vector_count(pdev: &pci::Device, kind: IrqKind) -> u32 {
+pub fn vector_count(pdev: &pci::Device<Bound>, kind: IrqKind) -> u32 {
     let raw = pci_io::raw(pdev);
     // SAFETY: `raw` is a valid PCI device.
     let n = unsafe {
@@ -136,22 +138,22 @@ unsafe extern "C" fn handler(_irq: c_int, cookie: *mut c_void) -> bindings::irqr
 ///
 /// # Invariants
 ///
-/// `triggers.len()` vectors of `kind` are allocated on `pdev` by `pci_alloc_irq_vectors` while
+/// `triggers.len()` vectors of `kind` are allocated on `func` by `pci_alloc_irq_vectors` while
 /// `self` lives; `triggers[i]` is a handler on vector `i` (or none).
 pub struct IrqVectors {
-    pdev: ARef<pci::Device>,
+    func: BoundFunction,
     kind: IrqKind,
     triggers: KVec<Option<Trigger>>,
 }
 
 impl IrqVectors {
-    /// Allocates `count` vectors of `kind` on `pdev` (which should be enabled); the host
+    /// Allocates `count` vectors of `kind` on `func` (which should be enabled); the host
     /// programs the device's MSI or MSI-X registers and enables them.
     ///
     /// Returns `Ok(Err(n))`, having allocated nothing, if only `n < count` vectors are to be
     /// had (callers may retry with `n`).
     pub fn alloc(
-        pdev: ARef<pci::Device>,
+        func: &BoundFunction,
         kind: IrqKind,
         count: u32,
     ) -> Result<core::result::Result<Self, u32>> {
@@ -164,25 +166,25 @@ impl IrqVectors {
             triggers.push(None, GFP_KERNEL_ACCOUNT)?;
         }
         // One set of vectors per function: a second one would free the first's on drop.
-        // SAFETY: `pdev` is a valid PCI device.
-        if unsafe { bindings::mpw_helper_pci_irq_vectors_in_use(pci_io::raw(&pdev)) } {
+        let p = pci_io::raw(func.dev());
+        // SAFETY: `p` is a valid PCI device.
+        if unsafe { bindings::mpw_helper_pci_irq_vectors_in_use(p) } {
             return Err(EBUSY);
         }
-        // SAFETY: `pdev` is a valid PCI device without MSI or MSI-X vectors (checked just
+        // SAFETY: `p` is a valid, bound PCI device without MSI or MSI-X vectors (checked just
         // above; callers serialise their `IrqVectors` of a function).
-        let n =
-            unsafe { bindings::pci_alloc_irq_vectors(pci_io::raw(&pdev), 1, count, kind.flag()) };
+        let n = unsafe { bindings::pci_alloc_irq_vectors(p, 1, count, kind.flag()) };
         to_result(n)?;
         // `n` is positive and at most `count`.
         let n = n as u32;
         if n < count {
             // SAFETY: Allocated just above, with no handler registered.
-            unsafe { bindings::pci_free_irq_vectors(pci_io::raw(&pdev)) };
+            unsafe { bindings::pci_free_irq_vectors(p) };
             return Ok(Err(n));
         }
         // INVARIANT: `count` vectors allocated, one trigger slot each.
         Ok(Ok(Self {
-            pdev,
+            func: func.clone(),
             kind,
             triggers,
         }))
@@ -205,14 +207,15 @@ impl IrqVectors {
         let slot = self.triggers.get_mut(i as usize).ok_or(EINVAL)?;
         // Free the old handler first: the new one may share the eventfd.
         *slot = None;
-        // SAFETY: `pdev` is valid and has `i + 1` or more vectors allocated (type invariant).
-        let irq = unsafe { bindings::pci_irq_vector(pci_io::raw(&self.pdev), i) };
+        // SAFETY: The function is valid and has `i + 1` or more vectors allocated (type
+        // invariant).
+        let irq = unsafe { bindings::pci_irq_vector(pci_io::raw(self.func.dev()), i) };
         let irq = u32::try_from(irq).map_err(|_| EINVAL)?;
         let name = CString::try_from_fmt(fmt!(
             "mpw-{}[{}]({})",
             self.kind.label(),
             i,
-            self.pdev.as_ref().name()
+            self.func.pdev().as_ref().name()
         ))?;
         *slot = Some(Trigger::new(irq, eventfd, name)?);
         Ok(())
@@ -242,8 +245,8 @@ impl Drop for IrqVectors {
     fn drop(&mut self) {
         // Free the handlers before their vectors.
         self.triggers.clear();
-        // SAFETY: By the type invariant the vectors are allocated on `pdev`, and no handler
-        // is registered on them any more.
-        unsafe { bindings::pci_free_irq_vectors(pci_io::raw(&self.pdev)) };
+        // SAFETY: By the type invariant the vectors are allocated on the function (still
+        // bound: `func` lives), and no handler is registered on them any more.
+        unsafe { bindings::pci_free_irq_vectors(pci_io::raw(self.func.dev())) };
     }
 }

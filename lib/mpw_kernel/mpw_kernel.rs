@@ -9,7 +9,8 @@
 //! mappings and region/irq uAPI marshalling ([`vfio`]); a physical device bound to a user's
 //! iommufd context ([`iommufd`]); eventfds ([`eventfd`]); MSI/MSI-X vectors forwarded to
 //! eventfds ([`irq`]); eventfds whose signals the kernel acts on ([`virqfd`]); a PCI driver
-//! that owns its devices' DMA, with AER error handlers ([`pci_driver`]); and the PCI
+//! that owns its devices' DMA, with AER error handlers ([`pci_driver`]), and the bound-function
+//! references it hands out ([`bound_function`]); and the PCI
 //! operations a VFIO device needs on the function it passes through, as guards and
 //! bounds-checked types ([`pci_io`]).
 //!
@@ -18,6 +19,7 @@
 //! `mdev_pci_wrap.ko`, whose `module!` is here.
 
 pub mod bindings;
+pub mod bound_function;
 pub mod eventfd;
 pub mod iommufd;
 pub mod irq;

@@ -9,8 +9,17 @@
 //! IOMMU core refuses to hand the VF's IOMMU group to userspace (iommufd) while the VF is
 //! bound. This adapter is otherwise the same as `kernel::pci::Adapter`, and plugs into the
 //! kernel's generic [`kernel::driver::Registration`].
+//!
+//! It also gives the driver a [`BoundFunction`] at probe, and ends the binding only when the
+//! last of its clones is gone: what the library's VFIO devices hold to act on the function.
 
-use crate::bindings;
+use crate::{
+    bindings,
+    bound_function::{
+        Binding,
+        BoundFunction, //
+    },
+};
 use core::marker::PhantomData;
 use kernel::{
     device,
@@ -45,8 +54,12 @@ pub trait Driver: Send + Sync + 'static {
     /// The IDs to bind to (besides `driver_override`).
     const ID_TABLE: IdTable;
 
-    /// Binds to `dev`.
-    fn probe(dev: &pci::Device<device::Core<'_>>) -> impl PinInit<Self::Data, Error>;
+    /// Binds to `dev`; `func` is the function in the bound context, which the driver may
+    /// keep (and clone) for as long as it needs it: the unbind waits for the last clone.
+    fn probe(
+        dev: &pci::Device<device::Core<'_>>,
+        func: BoundFunction,
+    ) -> impl PinInit<Self::Data, Error>;
 
     /// Unbinds from `dev`; the data is dropped afterwards.
     fn unbind(dev: &pci::Device<device::Core<'_>>, data: Pin<&Self::Data>) {
@@ -93,13 +106,31 @@ impl ErsResult {
 /// The registration adapter of a [`Driver`].
 pub struct Adapter<T: Driver>(PhantomData<T>);
 
+/// The driver data of a function bound through an [`Adapter`]: the driver's, then the
+/// binding, dropped in that order (the unbind waits in the binding's drop for the
+/// [`BoundFunction`]s the driver's data did not hold).
+#[pin_data]
+pub struct BoundData<D> {
+    #[pin]
+    data: D,
+    binding: Binding,
+}
+
+impl<D> BoundData<D> {
+    fn data(self: Pin<&Self>) -> Pin<&D> {
+        // SAFETY: `data` is structurally pinned (`#[pin]`); it is not moved out.
+        unsafe { self.map_unchecked(|b| &b.data) }
+    }
+}
+
 // SAFETY:
 // - `bindings::pci_driver` is a C type declared as `repr(C)`.
-// - `T::Data` is the type of the driver's device private data (see `probe_callback`).
+// - `BoundData<T::Data>` is the type of the driver's device private data (see
+//   `probe_callback`).
 // - `struct pci_driver` embeds a `struct device_driver` at `DEVICE_DRIVER_OFFSET`.
 unsafe impl<T: Driver> driver::DriverLayout for Adapter<T> {
     type DriverType = bindings::pci_driver;
-    type DriverData<'bound> = T::Data;
+    type DriverData<'bound> = BoundData<T::Data>;
     const DEVICE_DRIVER_OFFSET: usize = core::mem::offset_of!(Self::DriverType, driver);
 }
 
@@ -154,8 +185,8 @@ impl<T: Driver> Adapter<T> {
     ) {
         // SAFETY: By the safety requirements `pdev` is valid for this call.
         let pdev = unsafe { &*pdev.cast::<pci::Device<device::CoreInternal<'_>>>() };
-        // SAFETY: The device is bound to this driver, so probe stored a `T::Data`.
-        let data = unsafe { pdev.as_ref().drvdata_borrow::<T::Data>() };
+        // SAFETY: The device is bound to this driver, so probe stored a `BoundData<T::Data>`.
+        let data = unsafe { pdev.as_ref().drvdata_borrow::<BoundData<T::Data>>() }.data();
         // SAFETY: Same device, same layout (see `probe_callback`); valid for this call.
         let core = unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
         f(core, data);
@@ -181,8 +212,9 @@ impl<T: Driver> Adapter<T> {
         // driver, under its device lock (`report_error_detected`), for the duration of the
         // call.
         let pdev = unsafe { &*pdev.cast::<pci::Device<device::CoreInternal<'_>>>() };
-        // SAFETY: The device is bound (its driver is this one), so probe stored a `T::Data`.
-        let data = unsafe { pdev.as_ref().drvdata_borrow::<T::Data>() };
+        // SAFETY: The device is bound (its driver is this one), so probe stored a
+        // `BoundData<T::Data>`.
+        let data = unsafe { pdev.as_ref().drvdata_borrow::<BoundData<T::Data>>() }.data();
         // SAFETY: Same device, same layout (see `probe_callback`); valid for this call.
         let core = unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
         T::error_detected(core, data).to_raw()
@@ -201,7 +233,15 @@ impl<T: Driver> Adapter<T> {
             // driver data to `Core`, and `pdev` is valid for this call.
             let core =
                 unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
-            pdev.as_ref().set_drvdata(T::probe(core))?;
+            // The binding ends in `BoundData`'s drop, which the kernel does in the unbind
+            // (`post_unbind_rust`), before the PCI core considers the function driverless.
+            // (The driver's initializer runs, and takes its `BoundFunction`, only once the
+            // data is allocated: a failed allocation drops an unused binding.)
+            let binding = Binding::new(core)?;
+            pdev.as_ref().set_drvdata(try_pin_init!(BoundData {
+                data <- T::probe(core, binding.function()),
+                binding,
+            }))?;
             Ok(0)
         })
     }
@@ -211,8 +251,9 @@ impl<T: Driver> Adapter<T> {
         //
         // INVARIANT: `pdev` is valid for the duration of `remove_callback()`.
         let pdev = unsafe { &*pdev.cast::<pci::Device<device::CoreInternal<'_>>>() };
-        // SAFETY: Remove only follows a successful probe, which stored a `T::Data`.
-        let data = unsafe { pdev.as_ref().drvdata_borrow::<T::Data>() };
+        // SAFETY: Remove only follows a successful probe, which stored a
+        // `BoundData<T::Data>`.
+        let data = unsafe { pdev.as_ref().drvdata_borrow::<BoundData<T::Data>>() }.data();
         // SAFETY: Same device, same layout (see `probe_callback`); valid for this call.
         let core = unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
         T::unbind(core, data);

@@ -8,17 +8,24 @@
 //! function it passes through (user config-space accessors, the resource table, the MSI-X
 //! capability, enable/disable, iomap of a BAR it did not request). They live here so that
 //! `vf.rs` is free of `unsafe`.
+//!
+//! What reads the `struct pci_dev` alone takes any `pci::Device`. What touches the function
+//! (config space, power, reset, VPD, a page to map) takes it in the bound-device context,
+//! and what holds the function after it returns (an enable, claimed regions, a kernel mapping,
+//! a saved state, a runtime-PM reference) holds a [`BoundFunction`], so that it is undone
+//! before the function's driver is unbound.
 
 use crate::{
     bindings,
+    bound_function::BoundFunction,
     vfio::Area, //
 };
 use core::ptr::NonNull;
 use kernel::{
+    device::Bound,
     error::to_result,
     pci,
-    prelude::*,
-    sync::aref::ARef, //
+    prelude::*, //
 };
 
 /// The raw `struct pci_dev` of `pdev`.
@@ -56,7 +63,7 @@ pub fn msi_cap(pdev: &pci::Device) -> u32 {
 }
 
 /// A config dword as the kernel reads it (0 if the read fails).
-pub fn config_dword(pdev: &pci::Device, off: u32) -> u32 {
+pub fn config_dword(pdev: &pci::Device<Bound>, off: u32) -> u32 {
     let mut v = 0u32;
     // SAFETY: `pdev` is valid and `v` writable.
     unsafe { bindings::pci_read_config_dword(raw(pdev), off as c_int, &mut v) };
@@ -64,7 +71,7 @@ pub fn config_dword(pdev: &pci::Device, off: u32) -> u32 {
 }
 
 /// A config dword read on behalf of userspace (`pci_user_read_config_dword`).
-pub fn user_read_config_dword(pdev: &pci::Device, off: u32) -> Result<u32> {
+pub fn user_read_config_dword(pdev: &pci::Device<Bound>, off: u32) -> Result<u32> {
     let mut v = 0u32;
     // SAFETY: `pdev` is valid and `v` writable.
     let r = unsafe { bindings::pci_user_read_config_dword(raw(pdev), off as c_int, &mut v) };
@@ -75,7 +82,7 @@ pub fn user_read_config_dword(pdev: &pci::Device, off: u32) -> Result<u32> {
 }
 
 /// Writes `len` (1, 2 or 4) bytes of config space on behalf of userspace.
-pub fn user_write_config(pdev: &pci::Device, off: u32, len: u16, val: u32) -> Result {
+pub fn user_write_config(pdev: &pci::Device<Bound>, off: u32, len: u16, val: u32) -> Result {
     let p = raw(pdev);
     let off = off as c_int;
     // SAFETY: `p` is valid; the value is truncated to the access width.
@@ -93,7 +100,7 @@ pub fn user_write_config(pdev: &pci::Device, off: u32, len: u16, val: u32) -> Re
 }
 
 /// Reads `len` (1, 2 or 4) bytes of config space on behalf of userspace.
-pub fn user_read_config(pdev: &pci::Device, off: u32, len: u16) -> Result<u32> {
+pub fn user_read_config(pdev: &pci::Device<Bound>, off: u32, len: u16) -> Result<u32> {
     let p = raw(pdev);
     let off = off as c_int;
     let r;
@@ -125,7 +132,7 @@ pub fn user_read_config(pdev: &pci::Device, off: u32, len: u16) -> Result<u32> {
 }
 
 /// A snapshot of `pdev`'s whole config space (`cfg_size` bytes), as the kernel reads it.
-pub fn config_snapshot(pdev: &pci::Device) -> Result<KVec<u8>> {
+pub fn config_snapshot(pdev: &pci::Device<Bound>) -> Result<KVec<u8>> {
     let size = cfg_size(pdev) as usize;
     let mut v = KVec::with_capacity(size, GFP_KERNEL)?;
     for off in (0..size).step_by(4) {
@@ -166,7 +173,7 @@ pub fn power_state(pdev: &pci::Device) -> i32 {
 
 /// Puts `pdev` in power state `state` (0 = D0 .. 3 = D3hot) through the PCI core, keeping
 /// its config space in `pm_save` across D3hot if the function would lose it, as vfio-pci.
-pub fn set_power_state(pdev: &pci::Device, state: u8, pm_save: &mut PmSave) -> Result {
+pub fn set_power_state(pdev: &pci::Device<Bound>, state: u8, pm_save: &mut PmSave) -> Result {
     if state > 3 {
         return Err(EINVAL);
     }
@@ -200,7 +207,7 @@ impl Drop for PmSave {
 
 /// Sets `pdev`'s maximum read request size to `bytes`, but not below its maximum payload
 /// size (vfio-pci's policy: the user has no system-wide view).
-pub fn set_readrq(pdev: &pci::Device, bytes: u32) -> Result {
+pub fn set_readrq(pdev: &pci::Device<Bound>, bytes: u32) -> Result {
     // SAFETY: `pdev` is valid.
     let mps = unsafe { bindings::pcie_get_mps(raw(pdev)) };
     let rq = (bytes as c_int).max(mps);
@@ -209,7 +216,7 @@ pub fn set_readrq(pdev: &pci::Device, bytes: u32) -> Result {
 }
 
 /// Reads 4 bytes of VPD at `addr` through the PCI core's VPD access (with its quirks).
-pub fn read_vpd(pdev: &pci::Device, addr: u16) -> Result<u32> {
+pub fn read_vpd(pdev: &pci::Device<Bound>, addr: u16) -> Result<u32> {
     let mut d = 0u32;
     // SAFETY: `pdev` is valid; `d` is 4 writable bytes.
     let n = unsafe {
@@ -227,7 +234,7 @@ pub fn read_vpd(pdev: &pci::Device, addr: u16) -> Result<u32> {
 }
 
 /// Writes 4 bytes of VPD at `addr` through the PCI core.
-pub fn write_vpd(pdev: &pci::Device, addr: u16, data: u32) -> Result {
+pub fn write_vpd(pdev: &pci::Device<Bound>, addr: u16, data: u32) -> Result {
     let d = data;
     // SAFETY: `pdev` is valid; `d` is 4 readable bytes.
     let n = unsafe {
@@ -243,23 +250,25 @@ pub fn write_vpd(pdev: &pci::Device, addr: u16, data: u32) -> Result {
 ///
 /// # Invariants
 ///
-/// `pm_runtime_resume_and_get` succeeded on `pdev`; put once, on drop.
-pub struct RuntimePm(ARef<pci::Device>);
+/// `pm_runtime_resume_and_get` succeeded on the function; put once, on drop.
+pub struct RuntimePm(BoundFunction);
 
 impl RuntimePm {
-    /// Resumes `pdev` and holds it active.
-    pub fn get(pdev: ARef<pci::Device>) -> Result<Self> {
-        // SAFETY: `pdev` is valid; `struct pci_dev` embeds its `struct device` at `dev`.
-        to_result(unsafe { bindings::mpw_helper_pm_runtime_get(&raw mut (*raw(&pdev)).dev) })?;
+    /// Resumes `func` and holds it active.
+    pub fn get(func: &BoundFunction) -> Result<Self> {
+        let p = raw(func.dev());
+        // SAFETY: `p` is valid; `struct pci_dev` embeds its `struct device` at `dev`.
+        to_result(unsafe { bindings::mpw_helper_pm_runtime_get(&raw mut (*p).dev) })?;
         // INVARIANT: Got just above.
-        Ok(Self(pdev))
+        Ok(Self(func.clone()))
     }
 }
 
 impl Drop for RuntimePm {
     fn drop(&mut self) {
+        let p = raw(self.0.dev());
         // SAFETY: By the type invariant we hold one reference.
-        unsafe { bindings::mpw_helper_pm_runtime_put(&raw mut (*raw(&self.0)).dev) }
+        unsafe { bindings::mpw_helper_pm_runtime_put(&raw mut (*p).dev) }
     }
 }
 
@@ -267,65 +276,68 @@ impl Drop for RuntimePm {
 ///
 /// # Invariants
 ///
-/// `pci_enable_device` succeeded on `pdev` and is undone exactly once, on drop.
-pub struct Enabled(ARef<pci::Device>);
+/// `pci_enable_device` succeeded on the function and is undone exactly once, on drop.
+pub struct Enabled(BoundFunction);
 
 impl Enabled {
-    /// Enables `pdev`.
-    pub fn new(pdev: ARef<pci::Device>) -> Result<Self> {
-        // SAFETY: `pdev` is valid.
-        to_result(unsafe { bindings::pci_enable_device(raw(&pdev)) })?;
+    /// Enables `func`.
+    pub fn new(func: &BoundFunction) -> Result<Self> {
+        // SAFETY: The function is valid and bound.
+        to_result(unsafe { bindings::pci_enable_device(raw(func.dev())) })?;
         // INVARIANT: Enabled just above.
-        Ok(Self(pdev))
+        Ok(Self(func.clone()))
     }
 }
 
 impl Drop for Enabled {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant the device was enabled by us.
-        unsafe { bindings::pci_disable_device(raw(&self.0)) }
+        // SAFETY: By the type invariant the device was enabled by us, and is still bound.
+        unsafe { bindings::pci_disable_device(raw(self.0.dev())) }
     }
 }
 
-/// The memory BARs of `pdev` claimed for a user (`pci_request_selected_regions`), so that
+/// The memory BARs of a function claimed for a user (`pci_request_selected_regions`), so that
 /// no other driver, `/dev/mem` user or sysfs `resourceN` mapping gets them meanwhile.
 ///
 /// # Invariants
 ///
 /// The regions of `mask` are requested by us until drop.
 pub struct Regions {
-    pdev: ARef<pci::Device>,
+    func: BoundFunction,
     mask: c_int,
 }
 
 impl Regions {
-    /// Requests the BARs whose bits are set in `mask` (bit `i`: BAR `i`).
-    pub fn request(pdev: ARef<pci::Device>, mask: u8) -> Result<Self> {
+    /// Requests the BARs of `func` whose bits are set in `mask` (bit `i`: BAR `i`).
+    pub fn request(func: &BoundFunction, mask: u8) -> Result<Self> {
         let mask = c_int::from(mask & 0x3f);
-        // SAFETY: `pdev` is valid; the name is a static string.
+        // SAFETY: The function is valid and bound; the name is a static string.
         to_result(unsafe {
             bindings::pci_request_selected_regions(
-                raw(&pdev),
+                raw(func.dev()),
                 mask,
                 kernel::c_str!("mdev_pci_wrap").as_char_ptr(),
             )
         })?;
         // INVARIANT: Requested just above.
-        Ok(Self { pdev, mask })
+        Ok(Self {
+            func: func.clone(),
+            mask,
+        })
     }
 }
 
 impl Drop for Regions {
     fn drop(&mut self) {
         // SAFETY: By the type invariant these regions are ours.
-        unsafe { bindings::pci_release_selected_regions(raw(&self.pdev), self.mask) }
+        unsafe { bindings::pci_release_selected_regions(raw(self.func.dev()), self.mask) }
     }
 }
 
 /// Resets function `pdev` alone (FLR or another function-level method), saving and restoring
 /// its config space around it; fails with `ENOTTY` if it has no such method and `EAGAIN` if
 /// its device lock is held (e.g. while its driver is being unbound).
-pub fn try_reset(pdev: &pci::Device) -> Result {
+pub fn try_reset(pdev: &pci::Device<Bound>) -> Result {
     // SAFETY: `pdev` is valid.
     to_result(unsafe { bindings::pci_try_reset_function(raw(pdev)) })
 }
@@ -335,10 +347,10 @@ pub fn try_reset(pdev: &pci::Device) -> Result {
 ///
 /// # Invariants
 ///
-/// `state` is a `pci_store_saved_state` allocation of `pdev`'s config space, owned by `self`.
+/// `state` is a `pci_store_saved_state` allocation of `func`'s config space, owned by `self`.
 pub struct SavedState {
     state: NonNull<bindings::pci_saved_state>,
-    pdev: ARef<pci::Device>,
+    func: BoundFunction,
 }
 
 // SAFETY: The saved state is plain memory owned by `self`.
@@ -347,16 +359,17 @@ unsafe impl Send for SavedState {}
 unsafe impl Sync for SavedState {}
 
 impl SavedState {
-    /// Saves `pdev`'s config space as it is now; `None` if out of memory.
-    pub fn take(pdev: &ARef<pci::Device>) -> Option<Self> {
-        // SAFETY: `pdev` is valid.
-        unsafe { bindings::pci_save_state(raw(pdev)) };
-        // SAFETY: `pdev` is valid and its state was just saved.
-        let state = NonNull::new(unsafe { bindings::pci_store_saved_state(raw(pdev)) })?;
-        // INVARIANT: Allocated just above, for `pdev`.
+    /// Saves `func`'s config space as it is now; `None` if out of memory.
+    pub fn take(func: &BoundFunction) -> Option<Self> {
+        let p = raw(func.dev());
+        // SAFETY: The function is valid and bound.
+        unsafe { bindings::pci_save_state(p) };
+        // SAFETY: The function is valid and its state was just saved.
+        let state = NonNull::new(unsafe { bindings::pci_store_saved_state(p) })?;
+        // INVARIANT: Allocated just above, for `func`.
         Some(Self {
             state,
-            pdev: pdev.clone(),
+            func: func.clone(),
         })
     }
 
@@ -364,13 +377,14 @@ impl SavedState {
     pub fn restore(self) {
         let this = core::mem::ManuallyDrop::new(self);
         let mut state = this.state.as_ptr();
-        // SAFETY: `this` is never dropped, so its `pdev` reference is moved out exactly once.
-        let pdev = unsafe { core::ptr::read(&this.pdev) };
+        // SAFETY: `this` is never dropped, so its `func` is moved out exactly once.
+        let func = unsafe { core::ptr::read(&this.func) };
+        let p = raw(func.dev());
         // SAFETY: `state` is ours (type invariant, and `this` is not dropped); the call loads
-        // it into `pdev`'s saved-state buffers and frees it.
-        unsafe { bindings::pci_load_and_free_saved_state(raw(&pdev), &mut state) };
-        // SAFETY: `pdev` is valid and has a saved state.
-        unsafe { bindings::pci_restore_state(raw(&pdev)) };
+        // it into the function's saved-state buffers and frees it.
+        unsafe { bindings::pci_load_and_free_saved_state(p, &mut state) };
+        // SAFETY: The function is valid, bound (`func` lives) and has a saved state.
+        unsafe { bindings::pci_restore_state(p) };
     }
 }
 
@@ -382,7 +396,7 @@ impl Drop for SavedState {
 }
 
 /// Stops `pdev`'s DMA (clears bus mastering).
-pub fn clear_master(pdev: &pci::Device) {
+pub fn clear_master(pdev: &pci::Device<Bound>) {
     // SAFETY: `pdev` is valid.
     unsafe { bindings::pci_clear_master(raw(pdev)) }
 }
@@ -399,7 +413,7 @@ pub struct BarPage {
 impl BarPage {
     /// The page at byte `offset` (page aligned) of memory BAR `bar` of `pdev`; `EINVAL` if
     /// that is not inside a memory BAR.
-    pub fn new(pdev: &pci::Device, bar: u32, offset: u64) -> Result<Self> {
+    pub fn new(pdev: &pci::Device<Bound>, bar: u32, offset: u64) -> Result<Self> {
         if bar > 5 || offset % bindings::PAGE_SIZE as u64 != 0 {
             return Err(EINVAL);
         }
@@ -424,7 +438,7 @@ impl BarPage {
 }
 
 /// The location of the MSI-X table and PBA in BAR `bar` of `pdev` (empty areas if elsewhere).
-pub fn msix_ranges(pdev: &pci::Device, bar: usize) -> [Area; 2] {
+pub fn msix_ranges(pdev: &pci::Device<Bound>, bar: usize) -> [Area; 2] {
     let none = Area { offset: 0, size: 0 };
     let cap = msix_cap(pdev);
     if cap == 0 {
@@ -454,9 +468,9 @@ pub fn msix_ranges(pdev: &pci::Device, bar: usize) -> [Area; 2] {
 ///
 /// # Invariants
 ///
-/// `addr` is the `pci_iomap` mapping of the whole BAR of `pdev`, which is `len` bytes.
+/// `addr` is the `pci_iomap` mapping of the whole BAR of `func`, which is `len` bytes.
 pub struct IoMap {
-    pdev: ARef<pci::Device>,
+    func: BoundFunction,
     addr: *mut c_void,
     len: u64,
     /// An I/O-port BAR (`addr` is a port cookie only `ioread*`/`iowrite*` understand).
@@ -469,25 +483,26 @@ unsafe impl Send for IoMap {}
 unsafe impl Sync for IoMap {}
 
 impl IoMap {
-    /// Maps the whole of BAR `bar` of `pdev`; `EINVAL` if there is no such BAR.
-    pub fn new(pdev: ARef<pci::Device>, bar: u32) -> Result<Self> {
+    /// Maps the whole of BAR `bar` of `func`; `EINVAL` if there is no such BAR.
+    pub fn new(func: &BoundFunction, bar: u32) -> Result<Self> {
         if bar > 5 {
             return Err(EINVAL);
         }
-        let (start, end, flags) = resource(&pdev, bar as usize);
+        let (start, end, flags) = resource(func.dev(), bar as usize);
         if end <= start {
             return Err(EINVAL);
         }
         let len = end - start + 1;
         let io = flags & bindings::IORESOURCE_IO as usize != 0;
-        // SAFETY: `pdev` is valid and `bar` one of its BARs; `maxlen` 0 maps the whole BAR.
-        let addr = unsafe { bindings::pci_iomap(raw(&pdev), bar as c_int, 0) };
+        // SAFETY: The function is valid and bound, and `bar` one of its BARs; `maxlen` 0 maps
+        // the whole BAR.
+        let addr = unsafe { bindings::pci_iomap(raw(func.dev()), bar as c_int, 0) };
         if addr.is_null() {
             return Err(ENOMEM);
         }
         // INVARIANT: The whole BAR, `len` bytes, mapped just above.
         Ok(Self {
-            pdev,
+            func: func.clone(),
             addr,
             len,
             io,
@@ -554,7 +569,8 @@ impl IoMap {
 
 impl Drop for IoMap {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `addr` is a live mapping of `pdev`, unmapped once.
-        unsafe { bindings::pci_iounmap(raw(&self.pdev), self.addr) };
+        // SAFETY: By the type invariant `addr` is a live mapping of the function, unmapped
+        // once, while it is bound.
+        unsafe { bindings::pci_iounmap(raw(self.func.dev()), self.addr) };
     }
 }

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A counted reference to a PCI function that keeps its driver bound while it lives.
+//!
+//! C header: [`include/linux/completion.h`](srctree/include/linux/completion.h).
+//!
+//! The kernel hands a driver a `pci::Device<Bound>` for the duration of a bus callback, and
+//! `Devres` for what must not outlive the binding. A VFIO device needs more than either: it
+//! resets, enables, claims and maps the function from its own callbacks (open, close, an
+//! ioctl, a fault), which sleep, long after probe returned and while the driver may be
+//! unbinding. A [`BoundFunction`] is the proof those callbacks need: the adapter of
+//! [`crate::pci_driver`] creates one per bound function, hands out clones, and waits, when it
+//! drops the driver's data in the unbind, until every clone is gone. So a [`BoundFunction`]
+//! is only ever alive while the function is bound, and [`BoundFunction::dev`] can give the
+//! bound-device context that the PCI operations of [`crate::pci_io`] ask for.
+//!
+//! Whoever holds one delays the unbind: the library keeps them in its VFIO devices, which
+//! the driver's remove unregisters (waiting for their users) before the wait.
+
+use kernel::{
+    device, pci,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        Arc,
+        Completion,
+        Refcount, //
+    },
+};
+
+#[pin_data]
+struct Inner {
+    pdev: ARef<pci::Device>,
+    /// The live [`BoundFunction`]s, plus one for the [`Binding`] until it is dropped.
+    users: Refcount,
+    /// Completed when `users` reaches zero.
+    #[pin]
+    idle: Completion,
+}
+
+/// A PCI function bound to a driver of [`crate::pci_driver::Adapter`], which stays bound for
+/// as long as this lives.
+///
+/// # Invariants
+///
+/// `inner.users` counts `self`; the [`Binding`] of the function, which its adapter drops in
+/// the unbind before the PCI core considers the function driverless, waits until no
+/// [`BoundFunction`] of it is left. So the function is bound while `self` lives.
+pub struct BoundFunction {
+    inner: Arc<Inner>,
+}
+
+impl BoundFunction {
+    /// The function, in the bound-device context.
+    pub fn dev(&self) -> &pci::Device<device::Bound> {
+        let pdev: &pci::Device = &self.inner.pdev;
+        // CAST: `pci::Device<Ctx>` is a transparent wrapper of `Opaque<struct pci_dev>` for
+        // every context.
+        let ptr = core::ptr::from_ref(pdev).cast::<pci::Device<device::Bound>>();
+        // SAFETY: `ptr` points to a valid `pci::Device` (it comes from a reference), and the
+        // function is bound while `self`, which the returned reference borrows, lives (type
+        // invariant).
+        unsafe { &*ptr }
+    }
+
+    /// A reference to the function, which may outlive the binding (for its name, IDs, or a
+    /// later [`BoundFunction`] check).
+    pub fn pdev(&self) -> &ARef<pci::Device> {
+        &self.inner.pdev
+    }
+}
+
+impl Clone for BoundFunction {
+    fn clone(&self) -> Self {
+        // INVARIANT: One more user, counted before the clone exists.
+        self.inner.users.inc();
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Drop for BoundFunction {
+    fn drop(&mut self) {
+        if self.inner.users.dec_and_test() {
+            self.inner.idle.complete_all();
+        }
+    }
+}
+
+/// The binding of a function to a driver, which ends (on drop) only when no
+/// [`BoundFunction`] of it is left. Owned by the adapter, in the driver data.
+///
+/// # Invariants
+///
+/// Counts one of `inner.users` until dropped.
+pub(crate) struct Binding {
+    inner: Arc<Inner>,
+}
+
+impl Binding {
+    /// The binding of `dev`, which must be dropped in its unbind (by the adapter, after the
+    /// driver's data) and not later.
+    pub(crate) fn new(dev: &pci::Device<device::Bound>) -> Result<Self> {
+        let pdev: ARef<pci::Device> = dev.into();
+        let inner = Arc::pin_init(
+            pin_init!(Inner {
+                pdev,
+                users: Refcount::new(1),
+                idle <- Completion::new(),
+            }),
+            GFP_KERNEL,
+        )?;
+        // INVARIANT: `users` starts at one: ours.
+        Ok(Self { inner })
+    }
+
+    /// A [`BoundFunction`] of this binding.
+    pub(crate) fn function(&self) -> BoundFunction {
+        // INVARIANT: Counted before it exists; the binding (which counts one) is alive, so
+        // the count is not zero.
+        self.inner.users.inc();
+        BoundFunction {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Drop for Binding {
+    fn drop(&mut self) {
+        if self.inner.users.dec_and_test() {
+            return;
+        }
+        dev_info!(
+            self.inner.pdev.as_ref(),
+            "unbind waits for the last user of the function\n"
+        );
+        self.inner.idle.wait_for_completion();
+    }
+}
