@@ -25,6 +25,17 @@
 //!       as cdev-open, then drive an NVMe controller: admin queues in IOAS-mapped memory,
 //!       Identify Controller by DMA (print `identify_*`); then unmap the data page's IOVA,
 //!       issue it again and print what happened (`after_unmap_*`)
+//!   qtest-nvme <devfn> [QEMU ARGS]...
+//!       start QEMU ($MPW_QEMU, or qemu-system-x86_64) with ARGS (machine, accelerator,
+//!       memory, the device at <devfn> of bus 0), its vCPUs stopped and a qtest socket, and be
+//!       the guest: the function's config space through 0xcf8/0xcfc (`guest_vendor=`,
+//!       `guest_device=`, `guest_class=`, `guest_subsystem=`, `guest_header_type=`,
+//!       `guest_intx_pin=`, `guest_caps=`), BARs placed and decoding on (`guest_bar<i>=`,
+//!       `guest_command=`), MSI-X vector 0 aimed at guest RAM (`guest_msix=`,
+//!       `guest_msix_enabled=`), NVMe CAP and VS read through the guest-physical BAR, an admin
+//!       queue in guest RAM, Identify Controller (`identify_status=`, `identify_vid=`,
+//!       `identify_sn=`, `identify_mn=`: what the controller wrote into guest RAM), and the
+//!       completion's MSI-X message in guest RAM (`msix_fired=`, `msix_message=`)
 //!   hold <sysfs device dir> <seconds>
 //!       open the device (cdev + iommufd), print `held`, keep it open, then close it
 //!   bad-args <sysfs device dir>
@@ -159,9 +170,11 @@
 
 mod config;
 mod fuzz;
+mod guest_nvme;
 mod irq;
 mod nvme;
 mod probe;
+mod qtest;
 mod vfio;
 
 use std::io::Write;
@@ -1177,6 +1190,12 @@ fn main() -> ExitCode {
             cdev_open(sysfs, &ops)
         }
         ["nvme-identify", sysfs] => nvme_identify(sysfs),
+        ["qtest-nvme", devfn, qemu_args @ ..] => {
+            let Some(devfn) = parse_num(devfn).and_then(|d| u8::try_from(d).ok()) else { return usage() };
+            let qemu = std::env::var("MPW_QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into());
+            let args: Vec<String> = qemu_args.iter().map(|a| a.to_string()).collect();
+            guest_nvme::run(&qemu, devfn, &args)
+        }
         ["same-group", a, b] => same_group(a, b),
         ["hold", sysfs, secs] => match secs.parse() {
             Ok(s) => hold(sysfs, s),
