@@ -36,6 +36,10 @@ test_qemu_guest_drives_the_mdev_through_qtest() {
 	bar0="$(kv guest_bar0 "$out")"; bar0="${bar0#*:}"
 	expect_eq "BAR0 size the guest sizes" "$(stat -c %s "$sys/resource0")" "$(( ${bar0%%:*} ))" || return 1
 	expect_eq "command register: memory and bus master on" 6 "$(( $(kv guest_command "$out") & 6 ))" || return 1
+	# QEMU's fast path: the BAR is mmap'ed into QEMU, the guest's accesses are loads and
+	# stores (with MSI-X's table in BAR0: whole-BAR mmap, VFIO_REGION_INFO_CAP_MSIX_MAPPABLE).
+	expect_ge "VFIO device mappings in QEMU ($(kv qemu_vfio_mmap_sizes "$out"))" 1 \
+		"$(kv qemu_vfio_mmaps "$out")" || return 1
 	# The driver: registers through the guest-physical BAR, DMA into guest RAM.
 	expect_eq "NVMe version through the BAR" 0x00010400 "$(kv nvme_vs "$out")" || return 1
 	expect_eq "Identify completion status" 0x0 "$(kv identify_status "$out")" || return 1

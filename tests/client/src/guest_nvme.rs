@@ -227,6 +227,20 @@ pub fn run(qemu: &str, devfn: u8, args: &[String]) -> Result<()> {
         && wait_for(qt, "the MSI-X message", Duration::from_secs(10), |qt| Ok(qt.readl(GPA_MSI)? == MSI_DATA)).is_ok();
     println!("msix_fired={}", u8::from(fired));
     println!("msix_message={:#010x}", qt.readl(GPA_MSI)?);
+    // Whether QEMU mmap'ed the device's BAR (its fast path: the guest's accesses above were
+    // loads and stores, not preads): mappings of a VFIO device file in its address space.
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", qt.pid())).unwrap_or_default();
+    let vfio_maps: Vec<String> = maps
+        .lines()
+        .filter(|l| l.contains("vfio"))
+        .filter_map(|l| {
+            let (lo, hi) = l.split_whitespace().next()?.split_once('-')?;
+            let size = u64::from_str_radix(hi, 16).ok()? - u64::from_str_radix(lo, 16).ok()?;
+            Some(format!("{size:#x}"))
+        })
+        .collect();
+    println!("qemu_vfio_mmaps={}", vfio_maps.len());
+    println!("qemu_vfio_mmap_sizes={}", vfio_maps.join(","));
     println!("qtest_commands={}", qt.commands);
     println!("total_ms={}", start.elapsed().as_millis());
     Ok(())

@@ -85,6 +85,11 @@ impl Qtest {
         Ok(Self { child, reader: BufReader::new(stream), writer, sock, commands: 0 })
     }
 
+    /// QEMU's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `cmd` and returns what follows `OK` in the answer.
     pub fn cmd(&mut self, cmd: &str) -> Result<String> {
         self.commands += 1;
