@@ -20,7 +20,14 @@ MPW_VM_MEM="${MPW_VM_MEM:-2G}"
 MPW_VM_CPUS="${MPW_VM_CPUS:-2}"
 
 mpw_vm_qemu_opts() {
+	# event_idx=off on the 9p shares (virtme's root file system among them): QEMU's virtio-9p
+	# takes requests off its queue without re-checking the ring behind a full barrier after
+	# publishing its avail event, so with event-index notification suppression the guest can
+	# skip the kick for a request QEMU never sees, and every later kick is then suppressed too:
+	# the root file system stops for good (docs/test-vm.md, "The silent guest stall"). Without
+	# event indexes the guest kicks for every request, and the next one takes any missed.
 	local o=(
+		-global virtio-9p-pci.event_idx=off
 		-machine q35,kernel-irqchip=split
 		-device intel-iommu,intremap=on,caching-mode=on,device-iotlb=off
 		-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0,addr=0x10

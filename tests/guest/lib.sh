@@ -221,10 +221,12 @@ wait_limited() {
 	return 1
 }
 
-# exec_works [SECONDS]: whether this guest can still start a program (in SECONDS, 20).
+# exec_works [SECONDS]: whether this guest's root file system still answers (in SECONDS, 20):
+# a lookup of a name it has never seen (no cached answer: a 9p request), then a program
+# started (which may come from the page cache alone).
 exec_works() {
 	local pid
-	(exec /bin/true) &
+	([ -e "/.mpw-probe-$BASHPID-$RANDOM" ]; exec /bin/true) &
 	pid=$!
 	wait_limited "${1:-20}" "$pid" && return 0
 	kill -KILL "$pid" 2>/dev/null
