@@ -277,7 +277,7 @@ type ParentBox<T> = Pin<KBox<mdev::Parent<Arc<VfShared<T>>>>>;
 pub struct VfParent<T: VfDriver> {
     shared: Arc<VfShared<T>>,
     /// Taken (unregistering the parent, removing its mdevs and waiting for their users) in
-    /// the PCI driver's remove, before the PCI core considers the function driverless.
+    /// the PCI driver's remove, before the driver core clears the function's driver.
     #[pin]
     parent: Mutex<Option<ParentBox<T>>>,
     _t: PhantomData<T>,
@@ -478,9 +478,6 @@ struct MemState<S> {
 /// The VFIO device of a wrapped VF.
 #[pin_data]
 pub struct VfDevice<T: VfDriver> {
-    shared: Arc<VfShared<T>>,
-    /// The VF (held by `shared` too: named here for brevity).
-    func: BoundFunction,
     /// The function's BARs, as the PCI core sized them at bind time, and the vendor's
     /// virtual ones.
     bars: [Bar; 6],
@@ -514,6 +511,10 @@ pub struct VfDevice<T: VfDriver> {
     /// waits for the callback) with `irqs` released. (Lock order: intx_unmask, then irqs.)
     #[pin]
     intx_unmask: Mutex<Virqfd<vfio::Device<Self>>>,
+    shared: Arc<VfShared<T>>,
+    /// The VF (held by `shared` too: named here for brevity). Last, with `shared`: the unbind
+    /// waits for them, so as little as possible of this device's drop runs after.
+    func: BoundFunction,
     _t: PhantomData<T>,
 }
 

@@ -2,8 +2,6 @@
 
 //! A counted reference to a PCI function that keeps its driver bound while it lives.
 //!
-//! C header: [`include/linux/completion.h`](srctree/include/linux/completion.h).
-//!
 //! The kernel hands a driver a `pci::Device<Bound>` for the duration of a bus callback, and
 //! `Devres` for what must not outlive the binding. A VFIO device needs more than either: it
 //! resets, enables, claims and maps the function from its own callbacks (open, close, an
@@ -15,13 +13,20 @@
 //! bound-device context that the PCI operations of [`crate::pci_io`] ask for.
 //!
 //! Whoever holds one delays the unbind: the library keeps them in its VFIO devices, which
-//! the driver's remove unregisters (waiting for their users) before the wait.
+//! the driver's remove unregisters (waiting for their users) before the wait. A thread must
+//! not make the function's driver unbind while it holds one of its [`BoundFunction`]s.
+//!
+//! Why wait rather than revoke (as `Devres` does): a revocable access is an RCU read
+//! section, and what a VFIO device does with the function (a reset, a power-state change)
+//! sleeps; and waiting for the users of the function is what the VFIO core does anyway when
+//! the device is unregistered (`vfio_unregister_group_dev`).
 
 use kernel::{
     device, pci,
     prelude::*,
     sync::{
         aref::ARef,
+        atomic::Relaxed,
         Arc,
         Completion,
         Refcount, //
@@ -44,8 +49,18 @@ struct Inner {
 /// # Invariants
 ///
 /// `inner.users` counts `self`; the [`Binding`] of the function, which its adapter drops in
-/// the unbind before the PCI core considers the function driverless, waits until no
-/// [`BoundFunction`] of it is left. So the function is bound while `self` lives.
+/// the unbind before the driver core releases the device's devres and clears its driver
+/// (`device_unbind_cleanup`), waits until no [`BoundFunction`] of it is left. So the function
+/// is bound while `self` lives.
+///
+/// # Examples
+///
+/// ```ignore
+/// // In a callback of the VFIO device that holds `func` (a clone of the one the adapter
+/// // gave the driver at probe):
+/// pci_io::try_reset(func.dev())?;
+/// let enabled = pci_io::Enabled::new(&func)?; // holds a clone: disabled while bound
+/// ```
 pub struct BoundFunction {
     inner: Arc<Inner>,
 }
@@ -55,7 +70,7 @@ impl BoundFunction {
     pub fn dev(&self) -> &pci::Device<device::Bound> {
         let pdev: &pci::Device = &self.inner.pdev;
         // CAST: `pci::Device<Ctx>` is a transparent wrapper of `Opaque<struct pci_dev>` for
-        // every context.
+        // every context (the kernel offers `as_bound` for `device::Device` only).
         let ptr = core::ptr::from_ref(pdev).cast::<pci::Device<device::Bound>>();
         // SAFETY: `ptr` points to a valid `pci::Device` (it comes from a reference), and the
         // function is bound while `self`, which the returned reference borrows, lives (type
@@ -63,9 +78,9 @@ impl BoundFunction {
         unsafe { &*ptr }
     }
 
-    /// A reference to the function, which may outlive the binding (for its name, IDs, or a
-    /// later [`BoundFunction`] check).
-    pub fn pdev(&self) -> &ARef<pci::Device> {
+    /// The function in the normal context (for its name and IDs; `.into()` gives a reference
+    /// that may outlive the binding).
+    pub fn pdev(&self) -> &pci::Device {
         &self.inner.pdev
     }
 }
@@ -93,15 +108,21 @@ impl Drop for BoundFunction {
 ///
 /// # Invariants
 ///
-/// Counts one of `inner.users` until dropped.
+/// Counts one of `inner.users` until dropped; dropped in the function's unbind (the safety
+/// requirement of [`Binding::new`]).
 pub(crate) struct Binding {
     inner: Arc<Inner>,
 }
 
 impl Binding {
-    /// The binding of `dev`, which must be dropped in its unbind (by the adapter, after the
-    /// driver's data) and not later.
-    pub(crate) fn new(dev: &pci::Device<device::Bound>) -> Result<Self> {
+    /// The binding of `dev`.
+    ///
+    /// # Safety
+    ///
+    /// The binding must be stored in `dev`'s driver data, dropped by the driver core in the
+    /// unbind (`post_unbind_rust`), and never leaked nor kept past it: its [`BoundFunction`]s
+    /// give `dev` in the bound context for as long as it lives.
+    pub(crate) unsafe fn new(dev: &pci::Device<device::Bound>) -> Result<Self> {
         let pdev: ARef<pci::Device> = dev.into();
         let inner = Arc::pin_init(
             pin_init!(Inner {
@@ -131,9 +152,10 @@ impl Drop for Binding {
         if self.inner.users.dec_and_test() {
             return;
         }
-        dev_info!(
+        dev_warn!(
             self.inner.pdev.as_ref(),
-            "unbind waits for the last user of the function\n"
+            "unbind waits for {} remaining user(s) of the function\n",
+            self.inner.users.as_atomic().load(Relaxed)
         );
         self.inner.idle.wait_for_completion();
     }

@@ -88,7 +88,9 @@ unsafe impl Sync for BoundDevice {}
 impl BoundDevice {
     /// Binds `dev` to `ctx`, claiming DMA ownership of its IOMMU group; returns the binding
     /// and the device ID iommufd allocated. (Bound devices only: the claim is the driver's,
-    /// whose `driver_managed_dma` the IOMMU core checks.)
+    /// whose `driver_managed_dma` the IOMMU core checks. The owner of the returned binding
+    /// must drop it before the device is unbound, e.g. by holding a
+    /// [`crate::bound_function::BoundFunction`] of it beside.)
     #[inline(never)]
     pub fn bind(ctx: &Ctx, dev: &device::Device<device::Bound>) -> Result<(Self, u32)> {
         let mut id = 0u32;

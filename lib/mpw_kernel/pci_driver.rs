@@ -109,6 +109,7 @@ pub struct Adapter<T: Driver>(PhantomData<T>);
 /// The driver data of a function bound through an [`Adapter`]: the driver's, then the
 /// binding, dropped in that order (the unbind waits in the binding's drop for the
 /// [`BoundFunction`]s the driver's data did not hold).
+#[doc(hidden)]
 #[pin_data]
 pub struct BoundData<D> {
     #[pin]
@@ -233,11 +234,14 @@ impl<T: Driver> Adapter<T> {
             // driver data to `Core`, and `pdev` is valid for this call.
             let core =
                 unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
-            // The binding ends in `BoundData`'s drop, which the kernel does in the unbind
-            // (`post_unbind_rust`), before the PCI core considers the function driverless.
             // (The driver's initializer runs, and takes its `BoundFunction`, only once the
             // data is allocated: a failed allocation drops an unused binding.)
-            let binding = Binding::new(core)?;
+            //
+            // SAFETY: The binding goes into the driver data, where only the driver core drops
+            // it: in the unbind (`post_unbind_rust`, before `devres_release_all` and
+            // `device_set_driver(dev, NULL)`), or at once if the initializer fails. (The PCI
+            // core has cleared `pci_dev->driver` by then: no error handler runs meanwhile.)
+            let binding = unsafe { Binding::new(core) }?;
             pdev.as_ref().set_drvdata(try_pin_init!(BoundData {
                 data <- T::probe(core, binding.function()),
                 binding,

@@ -267,7 +267,8 @@ impl RuntimePm {
 impl Drop for RuntimePm {
     fn drop(&mut self) {
         let p = raw(self.0.dev());
-        // SAFETY: By the type invariant we hold one reference.
+        // SAFETY: `p` is valid (the function is bound: `self.0` lives); by the type invariant
+        // we hold one reference.
         unsafe { bindings::mpw_helper_pm_runtime_put(&raw mut (*p).dev) }
     }
 }
