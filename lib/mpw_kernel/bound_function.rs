@@ -85,13 +85,20 @@ impl BoundFunction {
     }
 }
 
+/// A new [`BoundFunction`] of `inner`, whose count must not be zero (a [`Binding`] or a
+/// [`BoundFunction`] of it is alive).
+fn user(inner: &Arc<Inner>) -> BoundFunction {
+    // INVARIANT: Counted before it exists.
+    inner.users.inc();
+    BoundFunction {
+        inner: inner.clone(),
+    }
+}
+
 impl Clone for BoundFunction {
     fn clone(&self) -> Self {
-        // INVARIANT: One more user, counted before the clone exists.
-        self.inner.users.inc();
-        Self {
-            inner: self.inner.clone(),
-        }
+        // `self` counts one user.
+        user(&self.inner)
     }
 }
 
@@ -138,12 +145,8 @@ impl Binding {
 
     /// A [`BoundFunction`] of this binding.
     pub(crate) fn function(&self) -> BoundFunction {
-        // INVARIANT: Counted before it exists; the binding (which counts one) is alive, so
-        // the count is not zero.
-        self.inner.users.inc();
-        BoundFunction {
-            inner: self.inner.clone(),
-        }
+        // The binding, alive, counts one user.
+        user(&self.inner)
     }
 }
 
