@@ -173,24 +173,24 @@ impl<T: Driver> Adapter<T> {
         ..pin_init::zeroed()
     };
 
-    /// Calls `f` with the bound device and its data, from an error handler.
+    /// Calls `f` with the bound device and its data, from remove or an error handler.
     ///
     /// # Safety
     ///
     /// `pdev` must be a valid `struct pci_dev` bound to this driver, with its device lock
-    /// held, for the duration of the call (what the PCI core guarantees to the
-    /// `pci_error_handlers` callbacks).
-    unsafe fn with_bound(
+    /// held, for the duration of the call (what the PCI core guarantees to `remove` and to
+    /// the `pci_error_handlers` callbacks).
+    unsafe fn with_bound<R>(
         pdev: *mut bindings::pci_dev,
-        f: impl FnOnce(&pci::Device<device::Core<'_>>, Pin<&T::Data>),
-    ) {
+        f: impl FnOnce(&pci::Device<device::Core<'_>>, Pin<&T::Data>) -> R,
+    ) -> R {
         // SAFETY: By the safety requirements `pdev` is valid for this call.
         let pdev = unsafe { &*pdev.cast::<pci::Device<device::CoreInternal<'_>>>() };
         // SAFETY: The device is bound to this driver, so probe stored a `BoundData<T::Data>`.
         let data = unsafe { pdev.as_ref().drvdata_borrow::<BoundData<T::Data>>() }.data();
         // SAFETY: Same device, same layout (see `probe_callback`); valid for this call.
         let core = unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
-        f(core, data);
+        f(core, data)
     }
 
     extern "C" fn reset_prepare_callback(pdev: *mut bindings::pci_dev) {
@@ -212,13 +212,7 @@ impl<T: Driver> Adapter<T> {
         // SAFETY: Error recovery calls this with a valid `struct pci_dev` bound to this
         // driver, under its device lock (`report_error_detected`), for the duration of the
         // call.
-        let pdev = unsafe { &*pdev.cast::<pci::Device<device::CoreInternal<'_>>>() };
-        // SAFETY: The device is bound (its driver is this one), so probe stored a
-        // `BoundData<T::Data>`.
-        let data = unsafe { pdev.as_ref().drvdata_borrow::<BoundData<T::Data>>() }.data();
-        // SAFETY: Same device, same layout (see `probe_callback`); valid for this call.
-        let core = unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
-        T::error_detected(core, data).to_raw()
+        unsafe { Self::with_bound(pdev, T::error_detected) }.to_raw()
     }
 
     extern "C" fn probe_callback(
@@ -251,15 +245,9 @@ impl<T: Driver> Adapter<T> {
     }
 
     extern "C" fn remove_callback(pdev: *mut bindings::pci_dev) {
-        // SAFETY: The PCI core calls remove with a valid, bound `struct pci_dev`.
-        //
-        // INVARIANT: `pdev` is valid for the duration of `remove_callback()`.
-        let pdev = unsafe { &*pdev.cast::<pci::Device<device::CoreInternal<'_>>>() };
-        // SAFETY: Remove only follows a successful probe, which stored a
-        // `BoundData<T::Data>`.
-        let data = unsafe { pdev.as_ref().drvdata_borrow::<BoundData<T::Data>>() }.data();
-        // SAFETY: Same device, same layout (see `probe_callback`); valid for this call.
-        let core = unsafe { &*core::ptr::from_ref(pdev).cast::<pci::Device<device::Core<'_>>>() };
-        T::unbind(core, data);
+        // SAFETY: The PCI core calls remove with a valid `struct pci_dev` bound to this
+        // driver (remove only follows a successful probe), under its device lock
+        // (`device_release_driver_internal`), for the duration of the call.
+        unsafe { Self::with_bound(pdev, T::unbind) }
     }
 }
