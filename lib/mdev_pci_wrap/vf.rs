@@ -511,10 +511,9 @@ pub struct VfDevice<T: VfDriver> {
     /// waits for the callback) with `irqs` released. (Lock order: intx_unmask, then irqs.)
     #[pin]
     intx_unmask: Mutex<Virqfd<vfio::Device<Self>>>,
+    /// Last: it holds the VF's `BoundFunction`, for which the unbind waits, so as little as
+    /// possible of this device's drop runs after.
     shared: Arc<VfShared<T>>,
-    /// The VF (held by `shared` too: named here for brevity). Last, with `shared`: the unbind
-    /// waits for them, so as little as possible of this device's drop runs after.
-    func: BoundFunction,
     _t: PhantomData<T>,
 }
 
@@ -634,10 +633,14 @@ fn bar_index(pos: u64) -> Option<usize> {
 }
 
 impl<T: VfDriver> VfDevice<T> {
+    /// The VF, bound while this device exists.
+    fn func(&self) -> &BoundFunction {
+        &self.shared.func
+    }
+
     fn new(shared: Arc<VfShared<T>>) -> impl PinInit<Self, Error> {
         pin_init::pin_init_scope(move || {
-            let func = shared.func.clone();
-            let pdev = func.dev();
+            let pdev = shared.func.dev();
             let mut bars = vf_bars(pdev);
             let virtual_bars = VirtualBar::apply(T::VIRTUAL_BARS, &mut bars).inspect_err(|_| {
                 dev_warn!(
@@ -673,7 +676,6 @@ impl<T: VfDriver> VfDevice<T> {
             let msix = core::array::from_fn(|bar| pci_io::msix_ranges(pdev, bar));
             Ok(try_pin_init!(Self {
                 shared,
-                func,
                 bars,
                 virtual_bars,
                 config <- lib_mutex(config, class_config),
@@ -717,15 +719,15 @@ impl<T: VfDriver> VfDevice<T> {
         let mut maps = self.bar_maps.lock();
         let slot = maps.get_mut(bar).ok_or(EINVAL)?;
         if slot.is_none() {
-            let regions = pci_io::Regions::request(&self.func, 1 << bar).inspect_err(|e| {
+            let regions = pci_io::Regions::request(self.func(), 1 << bar).inspect_err(|e| {
                 user_warn!(
-                    self.func.dev().as_ref(),
+                    self.func().dev().as_ref(),
                     "cannot claim BAR{} for userspace: {:?} (in use by another driver?)\n",
                     bar,
                     e
                 )
             })?;
-            let map = IoMap::new(&self.func, bar as u32)?;
+            let map = IoMap::new(self.func(), bar as u32)?;
             *slot = Some(BarMap {
                 map,
                 _regions: regions,
@@ -742,7 +744,7 @@ impl<T: VfDriver> VfDevice<T> {
     fn reset_function(&self, dev: &vfio::Device<Self>, mem: &MemState<T::State>) -> Result {
         let mut gate = Self::close_gate(dev);
         self.shared.own_reset.store(true, Relaxed);
-        let r = pci_io::try_reset(self.func.dev());
+        let r = pci_io::try_reset(self.func().dev());
         self.shared.own_reset.store(false, Relaxed);
         *gate = self.decoding(mem);
         r
@@ -826,7 +828,7 @@ impl<T: VfDriver> VfDevice<T> {
     fn config_read(&self, off: u16, len: u16) -> Result<u32> {
         let hw_mask = self.config.lock().hw_mask(off, len);
         let hw = if hw_mask != 0 {
-            pci_io::user_read_config(self.func.dev(), off.into(), len)?
+            pci_io::user_read_config(self.func().dev(), off.into(), len)?
         } else {
             0
         };
@@ -851,7 +853,7 @@ impl<T: VfDriver> VfDevice<T> {
         // config access blocked (a reset in progress), and a reset the PCI core announces
         // takes the memory lock (`foreign_reset`).
         if let Some(hw) = plan.hw {
-            let pdev = self.func.dev();
+            let pdev = self.func().dev();
             let cur = pci_io::user_read_config(pdev, off.into(), len)?;
             let new = (cur & !hw.mask) | (hw.val & hw.mask);
             pci_io::user_write_config(pdev, off.into(), len, new)?;
@@ -873,7 +875,7 @@ impl<T: VfDriver> VfDevice<T> {
         mem: &mut MemState<T::State>,
         action: Action,
     ) {
-        let pdev = self.func.dev();
+        let pdev = self.func().dev();
         match action {
             Action::PowerState(state) => {
                 if state != 0 {
@@ -1073,8 +1075,8 @@ impl<T: VfDriver> VfDevice<T> {
         let mut mem = self.mem.lock();
         // (In low power the gate is closed already; `reset_function` closes it otherwise.)
         if mem.low_power {
-            let _ = pci_io::set_power_state(self.func.dev(), 0, &mut mem.pm_save);
-            mem.low_power = pci_io::power_state(self.func.dev()) != 0;
+            let _ = pci_io::set_power_state(self.func().dev(), 0, &mut mem.pm_save);
+            mem.low_power = pci_io::power_state(self.func().dev()) != 0;
         }
         let r = self.reset_function(dev, &mem);
         if r.is_ok() {
@@ -1139,14 +1141,14 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 "refusing an open through a legacy VFIO container: passthrough DMA of VF {} \
                  needs iommufd (/dev/vfio/devices/vfioN + VFIO_DEVICE_BIND_IOMMUFD, or \
                  /dev/iommu as the container)\n",
-                this.func.pdev().as_ref().name()
+                this.func().pdev().as_ref().name()
             );
             return Err(EOPNOTSUPP);
         }
         // Active while open (runtime PM), then enabled, reset, bus mastering off: the user
         // gets a fresh function, as from vfio-pci.
-        let pm = pci_io::RuntimePm::get(&this.func)?;
-        let enabled = pci_io::Enabled::new(&this.func)?;
+        let pm = pci_io::RuntimePm::get(this.func())?;
+        let enabled = pci_io::Enabled::new(this.func())?;
         let mut mem = this.mem.lock();
         let reset_works = match this.reset_function(dev, &mem) {
             Ok(()) => true,
@@ -1155,14 +1157,14 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             Err(_) => false,
         };
         // The saved state must not include bus mastering (vfio-pci does the same).
-        pci_io::clear_master(this.func.dev());
-        let pristine = pci_io::SavedState::take(&this.func);
+        pci_io::clear_master(this.func().dev());
+        let pristine = pci_io::SavedState::take(this.func());
         // A fresh virtual config space: nothing of the last user's (BAR addresses, MSI
         // address and data) shows.
         {
             let mut config = this.config.lock();
             config.reset();
-            let cmd = pci_io::config_dword(this.func.dev(), 0x4) as u16;
+            let cmd = pci_io::config_dword(this.func().dev(), 0x4) as u16;
             config.sync_command(cmd);
         }
         mem.open = true;
@@ -1194,7 +1196,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         // No more announced resets for this device (and no reference to it left).
         drop(this.shared.open_dev.lock().take());
         // Stop the VF's DMA (and MSI writes) before the user's mappings and eventfds go away.
-        pci_io::clear_master(this.func.dev());
+        pci_io::clear_master(this.func().dev());
         // (The unmask eventfd's callback takes `irqs`: it ends first.)
         this.intx_unmask.lock().as_mut().disable();
         this.irqs.lock().clear();
@@ -1208,7 +1210,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         mem.open = false;
         *this.bar_maps.lock() = [const { None }; 6];
         if mem.low_power {
-            let _ = pci_io::set_power_state(this.func.dev(), 0, &mut mem.pm_save);
+            let _ = pci_io::set_power_state(this.func().dev(), 0, &mut mem.pm_save);
             mem.low_power = false;
         }
         if let Some(state) = state {
@@ -1267,7 +1269,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         if !*gate {
             return Err(EIO);
         }
-        fault.insert(BarPage::new(this.func.dev(), index as u32, off)?);
+        fault.insert(BarPage::new(this.func().dev(), index as u32, off)?);
         drop(gate);
         Ok(())
     }
@@ -1303,7 +1305,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         out_device_id: &mut u32,
     ) -> Result {
         let this = dev.data();
-        let vf: &device::Device<device::Bound> = this.func.dev().as_ref();
+        let vf: &device::Device<device::Bound> = this.func().dev().as_ref();
         if let Some(blocker) = iommufd::group_dma_blocker(vf) {
             user_warn!(
                 dev.parent(),
@@ -1440,7 +1442,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                     user_warn!(
                         dev.parent(),
                         "reset of {} failed: {:?}\n",
-                        this.func.pdev().as_ref().name(),
+                        this.func().pdev().as_ref().name(),
                         e
                     )
                 })?;
@@ -1492,7 +1494,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 }
                 // A positive answer: only that many MSI vectors could be had (vfio-pci's
                 // answer, on which QEMU retries with fewer).
-                let r = this.irqs.lock().set(dev.parent(), &this.func, req)?;
+                let r = this.irqs.lock().set(dev.parent(), this.func(), req)?;
                 Ok(r as isize)
             }
             _ => Err(ENOTTY),
