@@ -27,14 +27,11 @@ rounds="${MPW_STRESS_ROUNDS:-1000}"
 ops="${MPW_FUZZ_OPS:-1000000}"
 seed="${MPW_FUZZ_SEED:-$(date +%s)}"
 echo "[stress] $rounds lifecycle rounds, $ops fuzz operations (seed $seed); output: $out"
-: > "$out/cmd.out"
-tail -n +1 -F "$out/cmd.out" 2>/dev/null | sed -u 's/^/  [vm] /' &
-tailer=$!
+mpw_vm_follow "$out"
 guest="MPW_STRESS_ROUNDS=$rounds MPW_FUZZ_OPS=$ops MPW_FUZZ_SEED=$seed bash tests/stress/guest.sh"
 rc=0
 mpw_vm_run "$out" "${MPW_STRESS_TIMEOUT:-10800}" "$guest" || rc=$?
 sleep 1
-kill $tailer 2>/dev/null
-wait $tailer 2>/dev/null
+mpw_vm_unfollow
 echo "[stress] VM run finished (status $rc)"
 python3 "$MPW_ROOT/tests/check_results.py" "$out"

@@ -74,6 +74,19 @@ mpw_vm_stall_evidence() {
 # OUT/cmd.out, its status in OUT/cmd.rc, the kernel log in OUT/dmesg.txt (at the end) and
 # OUT/kmsg.txt (as it is written) and the whole serial console in OUT/console.log. Returns
 # CMD's status (124 on timeout, 125 if the VM never ran it).
+# mpw_vm_follow OUT: the guest's output (OUT/cmd.out, made empty first) on this terminal, as
+# it grows, until mpw_vm_unfollow.
+mpw_vm_follow() {
+	: > "$1/cmd.out"
+	tail -n +1 -F "$1/cmd.out" 2>/dev/null | sed -u 's/^/  [vm] /' &
+	MPW_VM_TAILER=$!
+}
+
+mpw_vm_unfollow() {
+	kill "$MPW_VM_TAILER" 2>/dev/null
+	wait "$MPW_VM_TAILER" 2>/dev/null
+}
+
 mpw_vm_run() {
 	local out="$1" timeout_s="$2"
 	shift 2

@@ -62,14 +62,8 @@ for v in MPW_TESTS_GLOB MPW_FAKE_STALL; do
 done
 rm -rf "$out" "$out".stalled*
 mkdir -p "$out"
-# follow_output: the guest's output (cmd.out, made empty first) on this terminal, as it grows.
-follow_output() {
-	: > "$out/cmd.out"
-	tail -n +1 -F "$out/cmd.out" 2>/dev/null | sed -u 's/^/  [vm] /' &
-	tailer=$!
-}
 say "booting the test VM (debug kernel under TCG: about a minute to boot); output follows"
-follow_output
+mpw_vm_follow "$out"
 vm_rc=0
 mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-3600}" "$guest_cmd" || vm_rc=$?
 # A guest that stalled (scripts/vm.sh's watchdog, or the guest saying it cannot start
@@ -85,11 +79,10 @@ while [ -f "$out/stalled.txt" ] && [ $retries -lt "${MPW_STALL_RETRIES:-2}" ] &&
 	retries=$((retries + 1))
 	stalled="$out.stalled$retries"
 	rm -rf "$stalled"
-	kill $tailer 2>/dev/null
-	wait $tailer 2>/dev/null
+	mpw_vm_unfollow
 	mv "$out" "$stalled"
 	mkdir -p "$out"
-	follow_output
+	mpw_vm_follow "$out"
 	# The stalled run's test results, but the test it stalled in (check_results.py).
 	python3 "$here/check_results.py" --resume "$stalled/integration.tap" > "$out/resume.tap" ||
 		: > "$out/resume.tap"
@@ -103,8 +96,7 @@ while [ -f "$out/stalled.txt" ] && [ $retries -lt "${MPW_STALL_RETRIES:-2}" ] &&
 		"$(paste -sd' ' "$root/out/earlier-runs.txt")" > "$out/earlier-stall.txt"
 done
 sleep 1
-kill $tailer 2>/dev/null
-wait $tailer 2>/dev/null
+mpw_vm_unfollow
 # Say what the status means: the guest-side run records its results as it goes and writes
 # run-tests.done last, so an early end leaves partial results, not a missing report.
 if [ -f "$out/run-tests.done" ]; then
