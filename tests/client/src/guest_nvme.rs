@@ -9,7 +9,7 @@
 //! doorbell for Identify Controller, and check what the controller wrote into guest RAM by
 //! DMA and that the completion interrupt's message landed.
 
-use crate::nvme::ascii;
+use crate::nvme::{ascii, identify_sqe, CC_ENABLE, QUEUE_ENTRIES, REG_ACQ, REG_AQA, REG_ASQ, REG_CAP, REG_CC, REG_CSTS, REG_VS};
 use crate::qtest::{PciConfig, Qtest};
 use crate::vfio::{Error, Result};
 use std::io;
@@ -24,15 +24,6 @@ const GPA_CQ: u64 = 0x10_1000;
 const GPA_DATA: u64 = 0x10_2000;
 const GPA_MSI: u64 = 0x10_3000;
 const MSI_DATA: u32 = 0x4d50_5721;
-const QUEUE_ENTRIES: u32 = 16;
-
-const REG_CAP: u64 = 0x00;
-const REG_VS: u64 = 0x08;
-const REG_CC: u64 = 0x14;
-const REG_CSTS: u64 = 0x1c;
-const REG_AQA: u64 = 0x24;
-const REG_ASQ: u64 = 0x28;
-const REG_ACQ: u64 = 0x30;
 
 fn fail(what: String, errno: i32) -> Error {
     Error { what, err: io::Error::from_raw_os_error(errno) }
@@ -190,19 +181,15 @@ pub fn run(qemu: &str, devfn: u8, args: &[String]) -> Result<()> {
     for gpa in [GPA_SQ, GPA_CQ, GPA_DATA, GPA_MSI] {
         qt.memset(gpa, 4096, 0)?;
     }
-    qt.writel(b0 + REG_AQA, (QUEUE_ENTRIES - 1) << 16 | (QUEUE_ENTRIES - 1))?;
+    qt.writel(b0 + REG_AQA, ((QUEUE_ENTRIES - 1) << 16 | (QUEUE_ENTRIES - 1)) as u32)?;
     qt.writeq(b0 + REG_ASQ, GPA_SQ)?;
     qt.writeq(b0 + REG_ACQ, GPA_CQ)?;
-    qt.writel(b0 + REG_CC, 1 | 6 << 16 | 4 << 20)?;
+    qt.writel(b0 + REG_CC, CC_ENABLE as u32)?;
     let t = wait_for(qt, "CSTS.RDY = 1", ready_limit, |qt| Ok(qt.readl(b0 + REG_CSTS)? & 1 == 1))?;
     println!("nvme_ready_ms={}", t.as_millis());
 
     // Identify Controller into guest RAM; command identifier 0x4d50.
-    let mut sqe = [0u8; 64];
-    sqe[0..4].copy_from_slice(&(0x06u32 | 0x4d50 << 16).to_le_bytes());
-    sqe[24..32].copy_from_slice(&GPA_DATA.to_le_bytes());
-    sqe[40..44].copy_from_slice(&1u32.to_le_bytes());
-    qt.write(GPA_SQ, &sqe)?;
+    qt.write(GPA_SQ, &identify_sqe(0x4d50, GPA_DATA))?;
     // (Nothing may have written the message yet: the interrupt below is the completion's.)
     println!("msix_message_before={:#010x}", qt.readl(GPA_MSI)?);
     qt.writel(b0 + 0x1000, 1)?;

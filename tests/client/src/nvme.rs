@@ -20,13 +20,26 @@ use std::time::{Duration, Instant};
 
 const PAGE: usize = 4096;
 const BAR0: u32 = 0;
-const REG_CAP: u64 = 0x00;
-const REG_CC: u64 = 0x14;
-const REG_CSTS: u64 = 0x1c;
-const REG_AQA: u64 = 0x24;
-const REG_ASQ: u64 = 0x28;
-const REG_ACQ: u64 = 0x30;
-const QUEUE_ENTRIES: u64 = 16;
+pub const REG_CAP: u64 = 0x00;
+pub const REG_VS: u64 = 0x08;
+pub const REG_CC: u64 = 0x14;
+pub const REG_CSTS: u64 = 0x1c;
+pub const REG_AQA: u64 = 0x24;
+pub const REG_ASQ: u64 = 0x28;
+pub const REG_ACQ: u64 = 0x30;
+/// CC: EN, 4 KiB pages, NVM command set, 64-byte SQEs (2^6), 16-byte CQEs (2^4).
+pub const CC_ENABLE: u64 = 1 | (6 << 16) | (4 << 20);
+pub const QUEUE_ENTRIES: u64 = 16;
+
+/// An Identify Controller (CNS 1) command with identifier `cid`, its data to `prp1`.
+pub fn identify_sqe(cid: u16, prp1: u64) -> [u8; 64] {
+    let mut sqe = [0u8; 64];
+    sqe[0] = 0x06; // Identify
+    sqe[2..4].copy_from_slice(&cid.to_le_bytes());
+    sqe[24..32].copy_from_slice(&prp1.to_le_bytes()); // PRP1
+    sqe[40..44].copy_from_slice(&1u32.to_le_bytes()); // CNS = 1: controller
+    sqe
+}
 
 /// IOVAs of the three pages: submission queue, completion queue, data.
 pub const IOVA_SQ: u64 = 0x10_0000;
@@ -172,8 +185,7 @@ impl<'a> Nvme<'a> {
         dev.write_reg(BAR0, REG_AQA, 4, ((QUEUE_ENTRIES - 1) << 16) | (QUEUE_ENTRIES - 1))?;
         dev.write_reg(BAR0, REG_ASQ, 8, IOVA_SQ)?;
         dev.write_reg(BAR0, REG_ACQ, 8, IOVA_CQ)?;
-        // EN, 4 KiB pages, NVM command set, 64-byte SQEs (2^6), 16-byte CQEs (2^4).
-        dev.write_reg(BAR0, REG_CC, 4, 1 | (6 << 16) | (4 << 20))?;
+        dev.write_reg(BAR0, REG_CC, 4, CC_ENABLE)?;
         Self::wait_ready(dev, true, to)
     }
 
@@ -196,12 +208,7 @@ impl<'a> Nvme<'a> {
 
     /// Submits Identify Controller (CNS 1) into the data page's IOVA; waits for completion.
     pub fn identify_controller(&mut self, cid: u16, wait: Duration) -> Result<Completion> {
-        let mut sqe = [0u8; 64];
-        sqe[0] = 0x06; // Identify
-        sqe[2..4].copy_from_slice(&cid.to_le_bytes());
-        sqe[24..32].copy_from_slice(&IOVA_DATA.to_le_bytes()); // PRP1
-        sqe[40..44].copy_from_slice(&1u32.to_le_bytes()); // CNS = 1: controller
-        self.sq.write((self.sq_tail as usize) * 64, &sqe);
+        self.sq.write((self.sq_tail as usize) * 64, &identify_sqe(cid, IOVA_DATA));
         self.sq_tail = (self.sq_tail + 1) % QUEUE_ENTRIES;
         self.dev.write_reg(BAR0, 0x1000, 4, self.sq_tail)?;
 
