@@ -68,6 +68,28 @@ mpw_vm_stall_evidence() {
 	echo "[vm] what QEMU was doing: $out/qemu-evidence.txt" >&2
 }
 
+# mpw_vm_death OUT VNG_RC: one line on a VM that ended without the guest's status (no
+# OUT/cmd.rc, no stall): QEMU's last SHUTDOWN event (scripts/qmp-events.py), whether QEMU
+# logged a triple fault, and the host's free memory and disk space (a QEMU killed by the
+# host, or a guest whose writes to OUT failed, ends so too).
+mpw_vm_death() {
+	local out="$1" rc="$2" ev
+	ev="$(grep ' SHUTDOWN ' "$out/qmp-events.txt" 2>/dev/null | tail -1)"
+	printf 'the VM ended during the run without the guest'"'"'s status (vng exit %s); ' "$rc"
+	if [ -n "$ev" ]; then
+		printf 'QEMU: %s' "${ev#* }"
+	elif grep -q "QEMU closed" "$out/qmp-events.txt" 2>/dev/null; then
+		printf 'QEMU ended with no SHUTDOWN event (it crashed or was killed)'
+	else
+		printf 'no QMP events recorded'
+	fi
+	grep -q "Triple fault" "$out/qemu-log.txt" 2>/dev/null &&
+		printf '; QEMU logged a triple fault (qemu-log.txt)'
+	printf '; host: %s MiB available, %s free under %s\n' \
+		"$(awk '/^MemAvailable/ {print int($2 / 1024)}' /proc/meminfo)" \
+		"$(df -h --output=avail "$out" 2>/dev/null | tail -1 | tr -d ' ')" "$out"
+}
+
 # mpw_vm_run OUT TIMEOUT_S CMD...
 # Boots the VM, runs CMD (a shell command line, run by bash as root, cwd = the repository)
 # and powers off. OUT is a host directory the guest can write; CMD's stdout+stderr land in
@@ -109,17 +131,22 @@ mpw_vm_run() {
 	local append="intel_iommu=on iommu=pt kmemleak=on no5lvl loglevel=5 nohz=off highres=off"
 	append="$append kunit.filter_glob=mdev_pci_wrap*"
 	# A QMP socket, for what QEMU was doing if the guest stalls (scripts/qemu-evidence.py).
-	local qmp
+	local qmp qmpev
 	qmp="${TMPDIR:-/tmp}/mpw-qmp-$$-$RANDOM.sock"
-	rm -f "$qmp"
+	# A second one for QEMU's events (scripts/qmp-events.py: how QEMU ended, if the VM ends
+	# without the guest's status), and QEMU's own log of CPU resets (a triple fault says so).
+	qmpev="$qmp.events"
+	rm -f "$qmp" "$qmpev" "$out/qmp-events.txt" "$out/qemu-log.txt" "$out/died.txt"
 	# shellcheck disable=SC2046
 	timeout --foreground -k 10 "$timeout_s" \
 		vng --run "$MPW_KBUILD" $(mpw_vm_accel_args) --disable-microvm \
 			--user root --memory "$MPW_VM_MEM" --cpus "$MPW_VM_CPUS" \
 			--cwd "$MPW_ROOT" --rwdir "$out" --verbose \
-			--append="$append" --qemu-opts="$(mpw_vm_qemu_opts) -qmp unix:$qmp,server=on,wait=off -name mpw-test-vm,debug-threads=on" \
+			--append="$append" --qemu-opts="$(mpw_vm_qemu_opts) -qmp unix:$qmp,server=on,wait=off -qmp unix:$qmpev,server=on,wait=off -d cpu_reset -D $out/qemu-log.txt -name mpw-test-vm,debug-threads=on" \
 			--exec "$wrapper" > "$out/console.log" 2>&1 < /dev/null &
 	local vm=$!
+	python3 "$MPW_ROOT/scripts/qmp-events.py" "$qmpev" "$out/qmp-events.txt" &
+	local events=$!
 	# The stall watchdog: a guest whose kernel log (heartbeats aside) and output both stop
 	# growing for MPW_VM_STALL seconds (default 480: longer than any test's own time limit)
 	# is stalled. It is stopped, and the run says so (stalled.txt) instead of waiting for the
@@ -156,7 +183,16 @@ mpw_vm_run() {
 	done
 	wait $vm
 	local vng_rc=$?
-	rm -f "$qmp"
+	# (It ends when QEMU closes its connection; a QEMU that never opened the socket leaves it
+	# waiting out its minute.)
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		kill -0 $events 2>/dev/null || break
+		sleep 1
+	done
+	kill $events 2>/dev/null
+	wait $events 2>/dev/null
+	rm -f "$qmp" "$qmpev"
 	if [ -f "$out/stalled.txt" ]; then
 		return 124
 	fi
@@ -165,7 +201,9 @@ mpw_vm_run() {
 		return 124
 	fi
 	if [ ! -f "$out/cmd.rc" ]; then
-		echo "[vm] the command never completed (vng exit $vng_rc); last console lines:" >&2
+		mpw_vm_death "$out" "$vng_rc" > "$out/died.txt"
+		echo "[vm] $(cat "$out/died.txt")" >&2
+		echo "[vm] last console lines:" >&2
 		tail -25 "$out/console.log" >&2
 		return 125
 	fi

@@ -10,7 +10,8 @@ Prints every failure with its diagnostics, every kernel splat with context, and 
 the line `N passed, N failed`. Exits 1 if anything failed, a splat was found, or a part of
 the run is missing (no KTAP, a test that never reported, no kmemleak report, a run that
 ended early). --earlier names a file listing, one per line, the output directories of VMs
-that stalled before OUTDIR's run resumed their work: their kernel logs are judged too.
+that stalled or ended early before OUTDIR's run resumed their work: their kernel logs are
+judged too.
 With --kunit, judges a `make kunit` run: the KTAP and the splats only.
 With --resume, prints the results of STALLED_TAP that a resumed run keeps (tests/run.sh).
 
@@ -276,6 +277,10 @@ def run_end_problems(out):
     if stalled.exists():
         return [f"{stalled.read_text().strip()} (scripts/vm.sh's stall watchdog); the results "
                 f"after that point are missing, see {out / 'kmsg.txt'}"]
+    died = out / "died.txt"
+    if died.exists():
+        return [f"{died.read_text().strip()}; the results after that point are missing, see "
+                f"{out / 'console.log'}, {out / 'kmsg.txt'} and {out / 'qemu-log.txt'}"]
     rc_path = out / "cmd.rc"
     if rc_path.exists():
         rc = rc_path.read_text().strip()
@@ -353,21 +358,22 @@ def resume_tap(text):
 
 
 def judge_earlier_runs(listing, tally):
-    """The kernel logs of the VMs that stalled before this run resumed their work (one
-    directory per line of LISTING, tests/run.sh): their splats count as this run's; their
-    results are in this run's TAP already."""
+    """The kernel logs of the VMs that stalled, or ended in the middle of the run, before this
+    run resumed their work (one directory per line of LISTING, tests/run.sh): their splats
+    count as this run's; their results are in this run's TAP already."""
     if not listing.exists():
         return
     for d in listing.read_text().split():
+        why = " ".join(_read_lines(Path(d) / "stalled.txt") + _read_lines(Path(d) / "died.txt"))
         lines, _ = read_kernel_log(Path(d))
         if not lines:
-            tally.problems.append(f"no kernel log of the stalled VM in {d}")
+            tally.problems.append(f"no kernel log of the earlier VM in {d}")
             continue
-        print(f"WARNING the VM of {d} stalled: its kernel log is judged too")
+        print(f"WARNING the earlier VM of {d}: {why or 'stopped'}; its kernel log is judged too")
         before = len(tally.problems)
         judge_splats(lines, tally)
         for i in range(before, len(tally.problems)):
-            tally.problems[i] = f"(in the stalled VM of {d}) {tally.problems[i]}"
+            tally.problems[i] = f"(in the earlier VM of {d}) {tally.problems[i]}"
 
 
 def main_kunit(out):

@@ -54,45 +54,47 @@ h_fail=$((h_fail + h_err))
 # shellcheck source=scripts/vm.sh
 . "$root/scripts/vm.sh"
 out="$root/out/test"
-# What the guest runs; MPW_TESTS_GLOB (some integration files only) and MPW_FAKE_STALL (see
-# tests/guest/run-tests.sh) are passed on.
+# What the guest runs; MPW_TESTS_GLOB (some integration files only), MPW_FAKE_STALL and
+# MPW_FAKE_DEATH (see tests/guest/run-tests.sh) are passed on.
 guest_cmd="bash tests/guest/run-tests.sh"
-for v in MPW_TESTS_GLOB MPW_FAKE_STALL; do
+for v in MPW_TESTS_GLOB MPW_FAKE_STALL MPW_FAKE_DEATH; do
 	[ -n "${!v:-}" ] && guest_cmd="$v=$(printf '%q' "${!v}") $guest_cmd"
 done
-rm -rf "$out" "$out".stalled*
+rm -rf "$out" "$out".stalled* "$out".earlier*
 mkdir -p "$out"
 say "booting the test VM (debug kernel under TCG: about a minute to boot); output follows"
 mpw_vm_follow "$out"
 vm_rc=0
 mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-3600}" "$guest_cmd" || vm_rc=$?
 # A guest that stalled (scripts/vm.sh's watchdog, or the guest saying it cannot start
-# programs; see docs/test-vm.md, "The guest stall") gets a fresh VM that resumes the run: the
-# tests the stalled VM finished keep their results (the one it stalled in runs again),
-# the others run in the fresh VM. Up to MPW_STALL_RETRIES (2) times, while the run is not
-# past MPW_STALL_RETRY_BEFORE seconds (CI's limit). Every stall is reported, and the stalled
-# VMs' kernel logs are judged too (check_results.py).
+# programs; see docs/test-vm.md, "The guest stall"), or a VM that ended in the middle of the
+# run without a word from the guest (scripts/vm.sh's died.txt: how QEMU ended), gets a fresh
+# VM that resumes the run: the tests the first VM finished keep their results (the one it
+# stopped in runs again), the others run in the fresh VM. Up to MPW_STALL_RETRIES (2) times,
+# while the run is not past MPW_STALL_RETRY_BEFORE seconds (CI's limit). Each is reported, and
+# the earlier VMs' kernel logs are judged too (check_results.py): a panic in one fails the run.
 retries=0
 : > "$root/out/earlier-runs.txt"
-while [ -f "$out/stalled.txt" ] && [ $retries -lt "${MPW_STALL_RETRIES:-2}" ] &&
+while { [ -f "$out/stalled.txt" ] || [ -f "$out/died.txt" ]; } &&
+	[ $retries -lt "${MPW_STALL_RETRIES:-2}" ] &&
 	[ $(( $(date +%s) - start )) -lt "${MPW_STALL_RETRY_BEFORE:-2700}" ]; do
 	retries=$((retries + 1))
-	stalled="$out.stalled$retries"
-	rm -rf "$stalled"
+	earlier="$out.earlier$retries"
+	why="$(cat "$out/stalled.txt" "$out/died.txt" 2>/dev/null)"
+	rm -rf "$earlier"
 	mpw_vm_unfollow
-	mv "$out" "$stalled"
+	mv "$out" "$earlier"
 	mkdir -p "$out"
 	mpw_vm_follow "$out"
-	# The stalled run's test results, but the test it stalled in (check_results.py).
-	python3 "$here/check_results.py" --resume "$stalled/integration.tap" > "$out/resume.tap" ||
+	# The earlier run's test results, but the test it stopped in (check_results.py).
+	python3 "$here/check_results.py" --resume "$earlier/integration.tap" > "$out/resume.tap" ||
 		: > "$out/resume.tap"
-	say "WARNING the guest stalled: $(cat "$stalled/stalled.txt"); its output is kept in" \
-		"$stalled; resuming in a fresh VM ($(grep -c '^ok\|^not ok' "$out/resume.tap")" \
-		"results kept)"
-	echo "$stalled" >> "$root/out/earlier-runs.txt"
+	say "WARNING $why; its output is kept in $earlier; resuming in a fresh VM" \
+		"($(grep -c '^ok\|^not ok' "$out/resume.tap") results kept)"
+	echo "$earlier" >> "$root/out/earlier-runs.txt"
 	vm_rc=0
 	mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-3600}" "$guest_cmd" || vm_rc=$?
-	echo "the VM stalled $retries time(s); resumed in a fresh VM each time: see" \
+	echo "the VM stalled or ended early $retries time(s); resumed in a fresh VM each time:" \
 		"$(paste -sd' ' "$root/out/earlier-runs.txt")" > "$out/earlier-stall.txt"
 done
 sleep 1
@@ -105,7 +107,8 @@ elif [ $vm_rc = 124 ]; then
 	say "the VM run timed out or stalled (the guest hung?);" \
 		"console log: $out/console.log, kernel log so far: $out/kmsg.txt"
 elif [ $vm_rc = 125 ]; then
-	say "the VM never ran the tests (status 125); console log: $out/console.log"
+	say "the VM ended before the guest's run did (status 125): $(cat "$out/died.txt" 2>/dev/null);" \
+		"console log: $out/console.log"
 else
 	say "the guest run ended early with status $vm_rc: run-tests.sh stopped before its end;" \
 		"its output: $out/cmd.out, console log: $out/console.log"

@@ -17,7 +17,8 @@
 # test is killed (or abandoned if it is stuck in the kernel) and the run goes on.
 # MPW_TESTS_GLOB selects the integration files (default tests/integration/*.sh).
 # MPW_FAKE_STALL=TEST makes the first VM stall (as far as the host can tell) when TEST is
-# due: the harness's test of tests/run.sh's resumption in a fresh VM.
+# due, MPW_FAKE_DEATH=TEST makes it reset at once (sysrq b: QEMU, with -no-reboot, ends):
+# the harness's tests of tests/run.sh's resumption in a fresh VM.
 
 set -u
 root="$MPW_ROOT"
@@ -213,6 +214,11 @@ while [ $i -lt ${#tests[@]} ]; do
 		# a stall as the guest reports one, then nothing more.
 		echo "[test] $t: MPW_FAKE_STALL: simulating a stalled guest"
 		report_stall "[simulated: MPW_FAKE_STALL=$t]"
+		read -r -u "$MPW_TICK_FD" _
+	fi
+	if [ "$t" = "${MPW_FAKE_DEATH:-}" ] && [ ! -f "$resume" ]; then
+		echo "[test] $t: MPW_FAKE_DEATH: resetting the guest"
+		echo b > /proc/sysrq-trigger
 		read -r -u "$MPW_TICK_FD" _
 	fi
 	echo "[test] running $t (${f##*/})"

@@ -51,7 +51,7 @@ LEAK = "unreferenced object 0xffff888003a2c000 (size 64):\n  comm \"insmod\", pi
 
 
 def judge(dmesg, tap, kmemleak="", expected=None, done=True, rc="0", kmsg=None,
-          console=None, stalled=None, earlier=None):
+          console=None, stalled=None, died=None, earlier=None):
     """Runs check_results on a made-up OUTDIR. By default the run ended normally and the
     expected tests are exactly those of `tap`; dmesg=None leaves dmesg.txt out."""
     with tempfile.TemporaryDirectory() as d:
@@ -64,6 +64,8 @@ def judge(dmesg, tap, kmemleak="", expected=None, done=True, rc="0", kmsg=None,
             (p / "console.log").write_text(console)
         if stalled is not None:
             (p / "stalled.txt").write_text(stalled)
+        if died is not None:
+            (p / "died.txt").write_text(died)
         (p / "integration.tap").write_text(tap)
         if kmemleak is not None:
             (p / "kmemleak.txt").write_text(kmemleak)
@@ -80,9 +82,10 @@ def judge(dmesg, tap, kmemleak="", expected=None, done=True, rc="0", kmsg=None,
             # The kernel logs (kmsg.txt) of VMs that stalled before this run resumed them.
             dirs = []
             for i, text in enumerate(earlier):
-                e = p / f"stalled{i}"
+                e = p / f"earlier{i}"
                 e.mkdir()
                 (e / "kmsg.txt").write_text(text)
+                (e / "stalled.txt").write_text(f"the guest stalled (VM {i})\n")
                 dirs.append(str(e))
             (p / "earlier-runs.txt").write_text("".join(x + "\n" for x in dirs))
             args.append(f"--earlier={p / 'earlier-runs.txt'}")
@@ -258,17 +261,25 @@ class CheckResultsTest(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn("PROBLEM the guest stalled", out)
 
+    def test_a_vm_that_died_is_reported_with_how_qemu_ended(self):
+        why = ("the VM ended during the run without the guest's status (vng exit 0); QEMU: "
+               'SHUTDOWN {"guest": true, "reason": "guest-reset"}')
+        rc, out = judge(None, TAP_PASS, done=False, rc=None, kmsg=KTAP_PASS, died=why)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("PROBLEM " + why, out)
+
     def test_splats_of_a_stalled_vm_fail_the_resumed_run(self):
         rc, out = judge(KTAP_PASS, TAP_PASS, earlier=[KTAP_PASS])
         self.assertEqual(rc, 0, out)
-        self.assertIn("WARNING the VM of", out)
+        self.assertIn("WARNING the earlier VM of", out)
+        self.assertIn("the guest stalled (VM 0); its kernel log is judged too", out)
         rc, out = judge(KTAP_PASS, TAP_PASS, earlier=[KTAP_PASS, KTAP_PASS + KASAN])
         self.assertEqual(rc, 1, out)
-        self.assertIn("(in the stalled VM of", out)
+        self.assertIn("(in the earlier VM of", out)
         self.assertIn("BUG: KASAN: slab-use-after-free", out)
         rc, out = judge(KTAP_PASS, TAP_PASS, earlier=[""])
         self.assertEqual(rc, 1, out)
-        self.assertIn("no kernel log of the stalled VM", out)
+        self.assertIn("no kernel log of the earlier VM", out)
 
     def test_a_resumed_run_keeps_all_but_the_stalled_test(self):
         head = ("ok 1 setup_hw\nok 2 load_modules\nok 3 test_a\nnot ok 4 test_b\n"
