@@ -8,6 +8,11 @@
 #   make stress       lifecycle races (1000 rounds) and the fuzzer (1,000,000 operations)
 #   make demo         create VFs and an mdev in the test VM and show them
 #   make vm-run CMD='...'   run a command in the test VM (modules built, not loaded)
+#   make install      install the built modules into $(INSTALL_MOD_PATH)/lib/modules/<KDIR's
+#                     release>/extra and run depmod: `modprobe mpw_sample` then loads the
+#                     library and the mdev core too (MPW_TESTS=n at build time leaves the
+#                     KUnit and test-vendor modules out)
+#   make uninstall    remove them again (and run depmod)
 #   make fmt | fmt-check | clippy | clean
 #
 # Everything that is downloaded or built outside this tree goes to $(MPW_CACHE)
@@ -22,10 +27,27 @@ KDIR = $(shell bash $(ROOT)/scripts/env.sh --print-kdir)
 KDIR_IS_CACHED := 1
 endif
 
-KMAKE_ARGS = LLVM=-19 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc \
-	BINDGEN=$(shell bash $(ROOT)/scripts/env.sh --print-bindgen) \
+# The toolchain the kernel was built with (a Rust module needs that kernel's rustc): the test
+# kernel's by default; another kernel's (DKMS, a distribution's) through these variables.
+# bindgen is the project's (make deps), or the one on PATH where that is not installed.
+MPW_LLVM ?= -19
+MPW_RUSTC ?= /usr/bin/rustc
+MPW_BINDGEN_CACHED = $(shell bash $(ROOT)/scripts/env.sh --print-bindgen)
+MPW_BINDGEN ?= $(if $(wildcard $(MPW_BINDGEN_CACHED)),$(MPW_BINDGEN_CACHED),bindgen)
+# (CC and LD spelled out too: DKMS adds CC=clang LD=ld.lld, unsuffixed, for a clang-built
+# kernel, and those would override LLVM's choice.)
+MPW_LLVM_SUFFIX = $(if $(filter 1,$(MPW_LLVM)),,$(MPW_LLVM))
+KMAKE_ARGS = LLVM=$(MPW_LLVM) CC=clang$(MPW_LLVM_SUFFIX) LD=ld.lld$(MPW_LLVM_SUFFIX) \
+	RUSTC=$(MPW_RUSTC) HOSTRUSTC=$(MPW_RUSTC) BINDGEN=$(MPW_BINDGEN) \
 	KCFLAGS=-Werror KRUSTFLAGS=-Dwarnings
 KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT) $(KMAKE_ARGS)
+
+# Installed modules go where distributions put out-of-tree ones (DKMS too: dkms.conf).
+KRELEASE = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+MPW_MODDIR = $(INSTALL_MOD_PATH)/lib/modules/$(KRELEASE)/extra
+# Every module the project builds or ever built, for `make uninstall`.
+MPW_MODULES = mdev_pci_wrap mdev_pci_wrap_kunit mpw_test_vendor \
+	$(notdir $(patsubst %/,%,$(wildcard $(ROOT)/vendors/*/)))
 
 # rustfmt follows `mod` declarations, so it is given the crate roots only.
 RS_CRATES = $(ROOT)/lib/mpw_kernel/mpw_kernel.rs $(ROOT)/lib/mdev_pci_wrap/mdev_pci_wrap.rs \
@@ -35,12 +57,13 @@ RS_FILES = $(shell find $(ROOT)/lib $(ROOT)/vendors $(ROOT)/kunit $(ROOT)/tests/
 	! -name '*generated*' 2>/dev/null)
 RUSTFMT = /usr/bin/rustfmt --edition 2021 --config newline_style=Unix
 
-.PHONY: all modules client deps kernel test kunit stress demo vm-run fmt fmt-check clippy clean help
+.PHONY: all modules install uninstall client deps kernel test kunit stress demo vm-run fmt fmt-check \
+	clippy clean help
 
 all: modules
 
 help:
-	@sed -n '3,15p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,20p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@bash $(ROOT)/scripts/install-deps.sh
@@ -50,7 +73,20 @@ kernel: deps
 
 # Build the cached kernel first only when it is the one we build against.
 modules: $(if $(KDIR_IS_CACHED),kernel)
-	$(KMAKE) modules
+	+$(KMAKE) modules
+
+# What `make` built (modules.order), with the kernel's own modules_install: signed, stripped
+# or compressed as that kernel's configuration says, then depmod.
+# (No toolchain arguments: installing compiles nothing, and the kernel's Makefile would run
+# the compiler for its version text.)
+install:
+	@test -s $(ROOT)/modules.order || { echo "install: nothing built: run make first" >&2; exit 1; }
+	+$(MAKE) -C $(KDIR) M=$(ROOT) INSTALL_MOD_DIR=extra modules_install
+
+uninstall:
+	@test -n "$(KRELEASE)" || { echo "uninstall: no kernel release in $(KDIR)" >&2; exit 1; }
+	rm -f $(foreach m,$(MPW_MODULES),$(MPW_MODDIR)/$(m).ko $(MPW_MODDIR)/$(m).ko.*)
+	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KRELEASE)
 
 # The kernel's .rustfmt.toml: edition 2021, Unix newlines, everything else default.
 fmt:

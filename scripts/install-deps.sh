@@ -23,7 +23,7 @@ apt_pkgs=(
 	rustc-web rust-web-src rust-web-clippy rustfmt-web
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod make gcc
-	nvme-cli pciutils uuid-runtime python3-venv xz-utils mdevctl
+	nvme-cli pciutils uuid-runtime python3-venv xz-utils mdevctl dkms
 )
 backports_list=/etc/apt/sources.list.d/mdev-pci-wrap-bookworm-backports.sources
 

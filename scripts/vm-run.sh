@@ -6,9 +6,9 @@
 # as the working directory. Prints the command's output; exits with its status.
 #
 # Helpers available to CMD inside the VM: tests/guest/setup-hw.sh (create VFs),
-# tests/guest/load-modules.sh (insmod the project's modules). The kernel log is saved to
-# $MPW_OUT/dmesg.txt at the end and to $MPW_OUT/kmsg.txt as it is written (default
-# out/vm-run/).
+# tests/guest/load-modules.sh (`make install` into the guest's module directory, then
+# modprobe the project's modules). The kernel log is saved to $MPW_OUT/dmesg.txt at the end
+# and to $MPW_OUT/kmsg.txt as it is written (default out/vm-run/).
 
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

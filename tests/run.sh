@@ -40,6 +40,8 @@ make -s -C "$root" modules > "$root/out/build.log" 2>&1 ||
 	{ tail -40 "$root/out/build.log"; abort "building the modules failed"; }
 make -s -C "$root" client > "$root/out/client.log" 2>&1 ||
 	{ tail -40 "$root/out/client.log"; abort "building the client failed"; }
+# dkms.conf as a distribution uses it (a private mount namespace: the host is not touched).
+static dkms bash "$here/host/dkms.sh"
 
 say "harness self-tests"
 hlog="$root/out/harness.log"

@@ -1,53 +1,85 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Runs inside the test VM: loads the mdev core and the project's modules (library first, then
-# every vendor module that was built).
+# Runs inside the test VM: installs the project's modules as an admin would (`make install`
+# against the running kernel's build tree: extra/ of its module directory, then depmod) and
+# loads them with modprobe, which pulls in the mdev core and the library: every vendor module
+# that was built.
 #   --kunit        also load the KUnit module, whose suites run at load time and print KTAP
 #                  to the kernel log
 #   --kunit-only   the library and the KUnit module only, no vendor module (`make kunit`)
 #   --unload       unload the KUnit module if it is loaded, every vendor module that was
-#                  built, then the library; fails if one is not loaded or does not let go
+#                  built, then the library; fails if one is not loaded or does not let go.
+#                  Then `make uninstall`: modprobe must no longer find them.
+# Checks on the way (each failure says what it saw): the modules modprobe loads are the
+# installed ones, and the library comes before the vendor module, after the mdev core.
 
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 mode="${1:-}"
+krel="$(uname -r)"
+moddir="/lib/modules/$krel"
 
 loaded() { # NAME
 	grep -q "^$1 " /proc/modules
 }
 
-load() { # MODULE.ko
-	local name
-	name="$(basename "$1" .ko)"
-	loaded "$name" || insmod "$1"
+fail() {
+	echo "load-modules: $*" >&2
+	exit 1
+}
+
+# The modules this tree built (modules.order), the library's and the KUnit module's aside.
+vendors() {
+	sed -n 's/\.o$//p' "$root/modules.order" | grep -vx 'mdev_pci_wrap\|mdev_pci_wrap_kunit' || true
 }
 
 if [ "$mode" = --unload ]; then
 	! loaded mdev_pci_wrap_kunit || rmmod mdev_pci_wrap_kunit
-	for ko in "$root"/*.ko; do
-		[ -e "$ko" ] || continue
-		name="$(basename "$ko" .ko)"
-		case "$name" in
-		mdev_pci_wrap | mdev_pci_wrap_kunit) ;;
-		*) rmmod "$name" ;;
-		esac
+	for name in $(vendors); do
+		rmmod "$name"
 	done
 	rmmod mdev_pci_wrap
+	make -s -C "$root" KDIR="$moddir/build" uninstall
+	! modprobe -n mdev_pci_wrap 2>/dev/null || fail "modprobe still finds mdev_pci_wrap after make uninstall"
+	echo "load-modules: unloaded and uninstalled"
 	exit 0
 fi
 
-modprobe mdev
-load "$root/mdev_pci_wrap.ko"
+[ -s "$root/modules.order" ] || fail "nothing built ($root/modules.order): run make first"
+# virtme-ng links the module directory to the kernel tree (read-only here): make it a
+# directory of this guest's own (/lib is a writable overlay in the guest), linking to the
+# same files, so that `make install` and depmod can write into it.
+if [ -L "$moddir" ]; then
+	src="$(readlink -f "$moddir")"
+	rm "$moddir"
+	mkdir "$moddir"
+	cp -as "$src/." "$moddir/"
+fi
+t0=$SECONDS
+make -s -C "$root" KDIR="$moddir/build" install
+for name in mdev_pci_wrap $(vendors); do
+	path="$(modinfo -n "$name" 2>&1)" || fail "modinfo $name after make install: $path"
+	[ "$path" = "$moddir/extra/$name.ko" ] || fail "$name resolves to $path, not extra/"
+done
+# modprobe loads the mdev core and the library (in the order depmod found: the library's own
+# code does not call the mdev core, its generic code instantiated in the vendor module does),
+# then the module.
+deps="$(modprobe --show-depends mpw_sample)"
+order="$(sed -n 's|.*/\([a-z_]*\)\.ko.*|\1|p' <<< "$deps" | paste -sd' ')"
+case "$order" in
+"mdev mdev_pci_wrap mpw_sample" | "mdev_pci_wrap mdev mpw_sample") ;;
+*) fail "modprobe mpw_sample would load '$order', not mdev and mdev_pci_wrap, then mpw_sample" ;;
+esac
+echo "load-modules: make install took $((SECONDS - t0)) s; modprobe mpw_sample loads: $order"
+
 if [ "$mode" != --kunit-only ]; then
-	for ko in "$root"/*.ko; do
-		[ -e "$ko" ] || continue
-		case "$(basename "$ko")" in
-		mdev_pci_wrap.ko | mdev_pci_wrap_kunit.ko) ;;
-		*) load "$ko" ;;
-		esac
+	for name in $(vendors); do
+		modprobe "$name"
 	done
 fi
 if [ "$mode" = --kunit ] || [ "$mode" = --kunit-only ]; then
-	load "$root/mdev_pci_wrap_kunit.ko"
+	modprobe mdev_pci_wrap_kunit
 fi
+loaded mdev_pci_wrap || modprobe mdev_pci_wrap
+echo "load-modules: loaded: $(grep -o '^\(mdev\|mdev_pci_wrap\|mdev_pci_wrap_kunit\|mpw_[a-z_]*\) ' /proc/modules | paste -sd' ')"

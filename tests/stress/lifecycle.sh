@@ -99,7 +99,7 @@ round() {
 		wait $pid
 		rmmod mpw_sample || fail unload "rmmod failed with the mdev closed"
 		[ ! -e "$d" ] || fail unload "mdev still there after rmmod"
-		insmod "$root/mpw_sample.ko" || fail unload "insmod failed"
+		modprobe mpw_sample || fail unload "modprobe failed"
 		rebind_sample || fail unload "rebind failed"
 		;;
 	6) # every other time: igb sriov_numvfs=0 while one of its VFs is open
