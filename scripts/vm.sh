@@ -185,8 +185,7 @@ mpw_vm_run() {
 	local vng_rc=$?
 	# (It ends when QEMU closes its connection; a QEMU that never opened the socket leaves it
 	# waiting out its minute.)
-	local i
-	for i in 1 2 3 4 5 6 7 8 9 10; do
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		kill -0 $events 2>/dev/null || break
 		sleep 1
 	done
