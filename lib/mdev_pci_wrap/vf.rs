@@ -1140,7 +1140,8 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 dev.parent(),
                 "refusing an open through a legacy VFIO container: passthrough DMA of VF {} \
                  needs iommufd (/dev/vfio/devices/vfioN + VFIO_DEVICE_BIND_IOMMUFD, or \
-                 /dev/iommu as the container)\n",
+                 /dev/iommu as the container: `mpw-vfio-container enable` makes \
+                 /dev/vfio/vfio one)\n",
                 this.func().pdev().as_ref().name()
             );
             return Err(EOPNOTSUPP);

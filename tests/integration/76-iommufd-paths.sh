@@ -4,7 +4,8 @@
 # (Identify Controller into user memory):
 #   - the legacy VFIO group API with /dev/iommu as its container (iommufd's type1
 #     compatibility: VFIO_GROUP_SET_CONTAINER with an iommufd, VFIO_SET_IOMMU and
-#     VFIO_IOMMU_MAP_DMA on the iommufd fd);
+#     VFIO_IOMMU_MAP_DMA on the iommufd fd), and with /dev/vfio/vfio after the opt-in
+#     (tools/mpw-vfio-container) made it iommufd's;
 #   - on the cdev: detach from the IOAS (DMA blocked), attach to another IOAS, and replace the
 #     IOAS while attached (the DMA then lands in the new IOAS's pages).
 
@@ -29,6 +30,45 @@ test_group_with_iommufd_container_does_dma() {
 	expect_eq "Identify serial = the PF's" "$(nvme_field sn "$pf_id")" "$(kv identify_sn "$out")" || return 1
 	expect_eq "VFIO_IOMMU_UNMAP_DMA" ok "$(kv unmap_dma "$out")" || return 1
 	expect_eq "VF back on nvme" nvme "$(pci_driver "$vf")"
+}
+
+# The opt-in for stock (VFIO_CONTAINER=y) kernels, tools/mpw-vfio-container: before it, an
+# open through /dev/vfio/vfio (type1) is refused with a kernel message that names it; after
+# `enable`, /dev/vfio/vfio is a mode-0666 node of /dev/iommu's major:minor and the same open
+# does DMA; `disable` puts VFIO's own node back and the refusal with it.
+test_opt_in_makes_dev_vfio_vfio_the_iommufd_container() {
+	local vf="${NVME_VFS[0]}" dev out rc=0 mark tool="$MPW_ROOT/tools/mpw-vfio-container"
+	local iommu vfio
+	iommu="$(cat /sys/class/misc/iommu/dev)"
+	vfio="$(cat /sys/class/misc/vfio/dev)"
+	expect_eq "status before" "/dev/vfio/vfio: VFIO's type1 container (disabled: mdev_pci_wrap devices cannot open through it)" \
+		"$("$tool" status 2>&1)" || return 1
+	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; echo "# wrapping $vf failed"; return 1; }
+	mark="mpw-test-optin-$RANDOM"; echo "$mark" > /dev/kmsg
+	out="$("$MPW_CLIENT" group-iommufd-identify "$dev" /dev/vfio/vfio 2>&1)" || rc=$?
+	expect_eq "client through the type1 /dev/vfio/vfio: status" 1 "$rc" ||
+		{ mdev_off "$dev" "$vf"; return 1; }
+	expect_ok "the kernel message names the opt-in" \
+		grep -q "legacy VFIO container: .*mpw-vfio-container enable" <<< "$(dmesg_since "$mark")" ||
+		{ mdev_off "$dev" "$vf"; return 1; }
+	out="$("$tool" enable 2>&1)" || { mdev_off "$dev" "$vf"; echo "# enable: $out"; return 1; }
+	echo "# $out"
+	expect_eq "/dev/vfio/vfio after enable: mode and major:minor (/dev/iommu's)" \
+		"crw-rw-rw- $iommu" "$(stat -c '%A' /dev/vfio/vfio) $(printf '%d:%d' "0x$(stat -c %t /dev/vfio/vfio)" "0x$(stat -c %T /dev/vfio/vfio)")" ||
+		{ "$tool" disable; mdev_off "$dev" "$vf"; return 1; }
+	rc=0
+	out="$("$MPW_CLIENT" group-iommufd-identify "$dev" /dev/vfio/vfio 2>&1)" || rc=$?
+	"$tool" disable > /dev/null
+	[ $rc = 0 ] || { mdev_off "$dev" "$vf"; echo "# through /dev/vfio/vfio after enable: $out"; return 1; }
+	expect_eq "Identify through /dev/vfio/vfio after enable" 0x0 "$(kv identify_status "$out")" ||
+		{ mdev_off "$dev" "$vf"; return 1; }
+	expect_eq "/dev/vfio/vfio after disable: VFIO's own" "$vfio" \
+		"$(printf '%d:%d' "0x$(stat -c %t /dev/vfio/vfio)" "0x$(stat -c %T /dev/vfio/vfio)")" ||
+		{ mdev_off "$dev" "$vf"; return 1; }
+	rc=0
+	"$MPW_CLIENT" group-iommufd-identify "$dev" /dev/vfio/vfio > /dev/null 2>&1 || rc=$?
+	mdev_off "$dev" "$vf"
+	expect_eq "refused again after disable: client status" 1 "$rc"
 }
 
 test_detach_attach_and_replace_ioas() {

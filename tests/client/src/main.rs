@@ -148,8 +148,9 @@
 //!       and compare the hardware before and after: `ro_ranges=`, `ro_units=`,
 //!       `ro_exercised=`, `ro_ecaps_exercised=`, `ro_changed=` (`OFF:before->after`, undone),
 //!       `ro_write_errors=`
-//!   group-iommufd-identify <sysfs>
-//!       open the mdev's VFIO group with /dev/iommu as its container (iommufd's type1
+//!   group-iommufd-identify <sysfs> [container]
+//!       open the mdev's VFIO group with /dev/iommu (or the container node given, such as
+//!       /dev/vfio/vfio after `mpw-vfio-container enable`) as its container (iommufd's type1
 //!       compatibility: VFIO_GROUP_SET_CONTAINER, VFIO_CHECK_EXTENSION (`type1v2=`),
 //!       VFIO_SET_IOMMU), get the device fd (`device_fd=ok`), map the NVMe queues with
 //!       VFIO_IOMMU_MAP_DMA and run Identify Controller (`identify_status=`, `identify_sn=`,
@@ -1061,10 +1062,10 @@ fn print_identify(prefix: &str, ctrl: &nvme::Nvme, c: &vfio::Result<nvme::Comple
     }
 }
 
-fn group_iommufd_identify(sysfs: &str) -> vfio::Result<()> {
+fn group_iommufd_identify(sysfs: &str, container: &str) -> vfio::Result<()> {
     let group = vfio::sysfs_group(sysfs)?;
     let name = Path::new(sysfs).file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-    let g = vfio::CompatGroup::open(group)?;
+    let g = vfio::CompatGroup::open(group, container)?;
     println!("group={group}");
     println!("group_viable={}", u32::from(g.group_flags & vfio::VFIO_GROUP_FLAGS_VIABLE != 0));
     println!("type1v2={}", g.type1v2);
@@ -1167,7 +1168,7 @@ fn usage() -> ExitCode {
     eprintln!("       mpw-vfio-client aer-inject <DDDD:BB:DD.F> <uncor_status> [cor_status]");
     eprintln!("       mpw-vfio-client config-caps <sysfs dev>");
     eprintln!("       mpw-vfio-client config-ro <sysfs dev>");
-    eprintln!("       mpw-vfio-client group-iommufd-identify <sysfs dev>");
+    eprintln!("       mpw-vfio-client group-iommufd-identify <sysfs dev> [container node]");
     eprintln!("       mpw-vfio-client ioas-swap <sysfs dev>");
     eprintln!("       mpw-vfio-client fuzz <sysfs dev> <operations> <seed>");
     ExitCode::from(2)
@@ -1265,7 +1266,8 @@ fn main() -> ExitCode {
         }
         ["config-caps", sysfs] => config_caps(sysfs),
         ["config-ro", sysfs] => config_ro(sysfs),
-        ["group-iommufd-identify", sysfs] => group_iommufd_identify(sysfs),
+        ["group-iommufd-identify", sysfs] => group_iommufd_identify(sysfs, "/dev/iommu"),
+        ["group-iommufd-identify", sysfs, container] => group_iommufd_identify(sysfs, container),
         ["ioas-swap", sysfs] => ioas_swap(sysfs),
         ["fuzz", sysfs, ops, seed] => match (ops.parse(), parse_num(seed)) {
             (Ok(ops), Some(seed)) => fuzz::fuzz(sysfs, ops, seed),

@@ -428,7 +428,8 @@ impl DmaMap for Ioas<'_> {
 /// A VFIO group whose container is an iommufd context (iommufd's type1 compatibility,
 /// drivers/iommu/iommufd/vfio_compat.c): the group is attached with
 /// `VFIO_GROUP_SET_CONTAINER(<fd of /dev/iommu>)`, and the iommufd fd answers the type1
-/// container ioctls.
+/// container ioctls. The container is opened by path: `/dev/iommu`, or `/dev/vfio/vfio`
+/// after `mpw-vfio-container enable` made that node iommufd's.
 pub struct CompatGroup {
     pub group: File,
     pub iommufd: File,
@@ -438,22 +439,22 @@ pub struct CompatGroup {
 }
 
 impl CompatGroup {
-    pub fn open(group: u32) -> Result<Self> {
+    pub fn open(group: u32, container: &str) -> Result<Self> {
         let group = open_rw(&format!("/dev/vfio/{group}"))?;
         let mut status = GroupStatus { argsz: size_of::<GroupStatus>() as u32, flags: 0 };
         ctx("VFIO_GROUP_GET_STATUS", ioctl_ptr(&group, VFIO_GROUP_GET_STATUS, &mut status))?;
-        let iommufd = open_rw("/dev/iommu")?;
+        let iommufd = open_rw(container)?;
         let mut fd = iommufd.as_raw_fd();
         ctx(
-            "VFIO_GROUP_SET_CONTAINER (fd of /dev/iommu)",
+            &format!("VFIO_GROUP_SET_CONTAINER (fd of {container})"),
             ioctl_ptr(&group, VFIO_GROUP_SET_CONTAINER, &mut fd),
         )?;
         // SAFETY: VFIO_CHECK_EXTENSION and VFIO_SET_IOMMU take an integer.
-        let type1v2 = ctx("VFIO_CHECK_EXTENSION on /dev/iommu", unsafe {
+        let type1v2 = ctx(&format!("VFIO_CHECK_EXTENSION on {container}"), unsafe {
             ioctl(&iommufd, VFIO_CHECK_EXTENSION, VFIO_TYPE1V2_IOMMU as _)
         })?;
         // SAFETY: As above.
-        ctx("VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU) on /dev/iommu", unsafe {
+        ctx(&format!("VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU) on {container}"), unsafe {
             ioctl(&iommufd, VFIO_SET_IOMMU, VFIO_TYPE1V2_IOMMU as _)
         })?;
         Ok(Self { group, iommufd, group_flags: status.flags, type1v2 })
