@@ -40,7 +40,9 @@ make -s -C "$root" modules > "$root/out/build.log" 2>&1 ||
 	{ tail -40 "$root/out/build.log"; abort "building the modules failed"; }
 make -s -C "$root" client > "$root/out/client.log" 2>&1 ||
 	{ tail -40 "$root/out/client.log"; abort "building the client failed"; }
-# dkms.conf as a distribution uses it (a private mount namespace: the host is not touched).
+# make install/uninstall into a scratch root, and dkms.conf as a distribution uses it (a
+# private mount namespace: the host is not touched).
+static install bash "$here/host/install.sh"
 static dkms bash "$here/host/dkms.sh"
 
 say "harness self-tests"

@@ -4,13 +4,17 @@
 # Runs inside the test VM: installs the project's modules as an admin would (`make install`
 # against the running kernel's build tree: extra/ of its module directory, then depmod) and
 # loads them with modprobe, which pulls in the mdev core and the library: every vendor module
-# that was built.
+# that was built. The install is skipped when the modules are installed already.
+#   --install      install only (run-tests.sh runs it in the background during setup_hw:
+#                  under TCG, make and depmod take over a minute; MPW_INSTALL_LOG names its
+#                  output, which the loading run then prints)
 #   --kunit        also load the KUnit module, whose suites run at load time and print KTAP
 #                  to the kernel log
 #   --kunit-only   the library and the KUnit module only, no vendor module (`make kunit`)
 #   --unload       unload the KUnit module if it is loaded, every vendor module that was
 #                  built, then the library; fails if one is not loaded or does not let go.
-#                  Then `make uninstall`: modprobe must no longer find them.
+#                  (`make uninstall` is checked on the host, tests/host/install.sh: under TCG
+#                  its make and depmod take 15 s or more.)
 # Checks on the way (each failure says what it saw): the modules modprobe loads are the
 # installed ones, and the library comes before the vendor module, after the mdev core.
 
@@ -40,28 +44,45 @@ if [ "$mode" = --unload ]; then
 		rmmod "$name"
 	done
 	rmmod mdev_pci_wrap
-	make -s -C "$root" KDIR="$moddir/build" uninstall
-	! modprobe -n mdev_pci_wrap 2>/dev/null || fail "modprobe still finds mdev_pci_wrap after make uninstall"
-	echo "load-modules: unloaded and uninstalled"
 	exit 0
 fi
 
+# installed: every module this tree built resolves to extra/ of the module directory.
+installed() {
+	local name path
+	for name in mdev_pci_wrap $(vendors); do
+		path="$(modinfo -n "$name" 2>&1)" || { echo "modinfo $name: $path"; return 1; }
+		[ "$path" = "$moddir/extra/$name.ko" ] || { echo "$name resolves to $path, not extra/"; return 1; }
+	done
+}
+
+# install: make install into the running kernel's module directory. virtme-ng links that
+# directory to the kernel tree (read-only here): it becomes a directory of this guest's own
+# (/lib is a writable overlay in the guest), linking to the same files, so that make install
+# and depmod can write into it.
+install() {
+	local src t0=$SECONDS why
+	if [ -L "$moddir" ]; then
+		src="$(readlink -f "$moddir")"
+		rm "$moddir"
+		mkdir "$moddir"
+		cp -as "$src/." "$moddir/"
+	fi
+	make -s -C "$root" KDIR="$moddir/build" install
+	why="$(installed)" || fail "after make install: $why"
+	echo "load-modules: make install took $((SECONDS - t0)) s"
+}
+
 [ -s "$root/modules.order" ] || fail "nothing built ($root/modules.order): run make first"
-# virtme-ng links the module directory to the kernel tree (read-only here): make it a
-# directory of this guest's own (/lib is a writable overlay in the guest), linking to the
-# same files, so that `make install` and depmod can write into it.
-if [ -L "$moddir" ]; then
-	src="$(readlink -f "$moddir")"
-	rm "$moddir"
-	mkdir "$moddir"
-	cp -as "$src/." "$moddir/"
+if [ -n "${MPW_INSTALL_LOG:-}" ] && [ -f "$MPW_INSTALL_LOG" ]; then
+	echo "load-modules: the install run in the background:"
+	sed 's/^/  /' "$MPW_INSTALL_LOG"
 fi
-t0=$SECONDS
-make -s -C "$root" KDIR="$moddir/build" install
-for name in mdev_pci_wrap $(vendors); do
-	path="$(modinfo -n "$name" 2>&1)" || fail "modinfo $name after make install: $path"
-	[ "$path" = "$moddir/extra/$name.ko" ] || fail "$name resolves to $path, not extra/"
-done
+if ! installed > /dev/null; then
+	install
+elif [ "$mode" = --install ]; then
+	exit 0
+fi
 # modprobe loads the mdev core and the library (in the order depmod found: the library's own
 # code does not call the mdev core, its generic code instantiated in the vendor module does),
 # then the module.
@@ -71,7 +92,8 @@ case "$order" in
 "mdev mdev_pci_wrap mpw_sample" | "mdev_pci_wrap mdev mpw_sample") ;;
 *) fail "modprobe mpw_sample would load '$order', not mdev and mdev_pci_wrap, then mpw_sample" ;;
 esac
-echo "load-modules: make install took $((SECONDS - t0)) s; modprobe mpw_sample loads: $order"
+echo "load-modules: installed in $moddir/extra; modprobe mpw_sample loads: $order"
+[ "$mode" != --install ] || exit 0
 
 if [ "$mode" != --kunit-only ]; then
 	for name in $(vendors); do

@@ -147,6 +147,11 @@ watcher=$!
 
 discover > "$tmpd/discovered" 2>&1 &
 discovering=$!
+# `make install` of the modules runs beside the hardware setup too (a minute or more under
+# TCG); the load_modules step prints its output, and installs again if it failed.
+export MPW_INSTALL_LOG="$tmpd/install.out"
+setsid bash "$root/tests/guest/load-modules.sh" --install < /dev/null > "$MPW_INSTALL_LOG" 2>&1 &
+installing=$!
 step setup_hw "$harness_limit" bash "$root/tests/guest/setup-hw.sh" && cat "$step_out"
 if ! wait_limited "$harness_limit" "$discovering"; then
 	echo "# finding the tests did not end in $harness_limit s: the list is incomplete" \
@@ -175,6 +180,10 @@ if [ -n "$kmemleak_forget" ] && ! wait_limited "$harness_limit" "$kmemleak_forge
 	echo "[test] the first kmemleak scan did not end in $harness_limit s"
 fi
 
+if ! wait_limited "$harness_limit" "$installing"; then
+	echo "# make install did not end in $harness_limit s" >> "$MPW_INSTALL_LOG"
+	stop_job "$installing" >> "$MPW_INSTALL_LOG"
+fi
 # KUnit: the suites run while the module loads; keep the module until after the results
 # are in the log, then check that it unloads cleanly.
 step load_modules "$harness_limit" bash "$root/tests/guest/load-modules.sh" --kunit
