@@ -7,16 +7,39 @@
 # and realizes a PCI device for its guest. The guest never runs (-S; nested TCG cannot boot
 # one in useful time): the client plays it through QEMU's qtest protocol (`qtest-nvme`),
 # as firmware and an NVMe driver would, with config cycles, BAR accesses at guest-physical
-# addresses, queues in guest RAM, DMA and an MSI-X message into guest RAM.
+# addresses, queues in guest RAM, DMA and an MSI-X message into guest RAM. Twice: with the
+# iommufd backend, and through the legacy group path libvirt uses (QEMU opens /dev/vfio/<group>
+# and /dev/vfio/vfio, made iommufd's container by the opt-in, tools/mpw-vfio-container).
 
+# With `-object iommufd` (QEMU opens the mdev's cdev and binds it to iommufd).
 test_qemu_guest_drives_the_mdev_through_qtest() {
-	local vf="${NVME_VFS[0]}" dev out rc=0 pf_id bar0 v
+	qemu_guest_drives "${NVME_VFS[0]}" iommufd
+}
+
+# QEMU without `iommufd=`: the legacy VFIO group and /dev/vfio/vfio, which libvirt uses too,
+# made iommufd's container by tools/mpw-vfio-container for the test.
+test_qemu_guest_drives_the_mdev_through_the_group_path() {
+	local rc=0
+	"$MPW_ROOT/tools/mpw-vfio-container" enable > /dev/null || return 1
+	qemu_guest_drives "${NVME_VFS[0]}" group || rc=$?
+	"$MPW_ROOT/tools/mpw-vfio-container" disable > /dev/null
+	return $rc
+}
+
+# qemu_guest_drives VF iommufd|group: QEMU 10 with VF's mdev at 04.0 of its guest's bus 0,
+# the guest played by qtest-nvme; every check of what the guest sees and does. (Two QEMUs at
+# once, one per path, took longer under TCG than one after the other.)
+qemu_guest_drives() {
+	local vf="$1" dev out rc=0 pf_id bar0 v hostdev
 	local sys="/sys/bus/pci/devices/$vf"
 	pf_id="$(nvme id-ctrl "$NVME_CTRL" 2>&1)"
 	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; echo "# wrapping $vf failed"; return 1; }
+	hostdev=(-device "vfio-pci,sysfsdev=$dev,id=hostdev0,addr=04.0")
+	[ "$2" = iommufd ] &&
+		hostdev=(-object iommufd,id=i0 -device "vfio-pci,sysfsdev=$dev,iommufd=i0,id=hostdev0,addr=04.0")
 	# The device at 04.0 of the guest's bus 0 (devfn 0x20).
 	out="$(timeout 240 "$MPW_CLIENT" qtest-nvme 0x20 -machine q35 -accel tcg -m 128 \
-		-object iommufd,id=i0 -device "vfio-pci,sysfsdev=$dev,iommufd=i0,id=hostdev0,addr=04.0" 2>&1)" || rc=$?
+		"${hostdev[@]}" 2>&1)" || rc=$?
 	mdev_off "$dev" "$vf"
 	[ $rc = 0 ] || { echo "# mpw-vfio-client qtest-nvme (exit $rc):"; sed 's/^/#   /' <<< "$out"; return 1; }
 	# QEMU's own checks at realize.
