@@ -6,8 +6,7 @@
 # loads them with modprobe, which pulls in the mdev core and the library: every vendor module
 # that was built. The install is skipped when the modules are installed already.
 #   --install      install only (run-tests.sh runs it in the background during setup_hw:
-#                  under TCG, make and depmod take over a minute; MPW_INSTALL_LOG names its
-#                  output, which the loading run then prints)
+#                  under TCG, make and depmod take over a minute)
 #   --kunit        also load the KUnit module, whose suites run at load time and print KTAP
 #                  to the kernel log
 #   --kunit-only   the library and the KUnit module only, no vendor module (`make kunit`)
@@ -16,7 +15,7 @@
 #                  (`make uninstall` is checked on the host, tests/host/install.sh: under TCG
 #                  its make and depmod take 15 s or more.)
 # Checks on the way (each failure says what it saw): the modules modprobe loads are the
-# installed ones, and the library comes before the vendor module, after the mdev core.
+# installed ones, and the mdev core and the library come before the vendor module.
 
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -74,10 +73,6 @@ install() {
 }
 
 [ -s "$root/modules.order" ] || fail "nothing built ($root/modules.order): run make first"
-if [ -n "${MPW_INSTALL_LOG:-}" ] && [ -f "$MPW_INSTALL_LOG" ]; then
-	echo "load-modules: the install run in the background:"
-	sed 's/^/  /' "$MPW_INSTALL_LOG"
-fi
 if ! installed > /dev/null; then
 	install
 elif [ "$mode" = --install ]; then

@@ -149,8 +149,8 @@ discover > "$tmpd/discovered" 2>&1 &
 discovering=$!
 # `make install` of the modules runs beside the hardware setup too (a minute or more under
 # TCG); the load_modules step prints its output, and installs again if it failed.
-export MPW_INSTALL_LOG="$tmpd/install.out"
-setsid bash "$root/tests/guest/load-modules.sh" --install < /dev/null > "$MPW_INSTALL_LOG" 2>&1 &
+install_log="$tmpd/install.out"
+setsid bash "$root/tests/guest/load-modules.sh" --install < /dev/null > "$install_log" 2>&1 &
 installing=$!
 step setup_hw "$harness_limit" bash "$root/tests/guest/setup-hw.sh" && cat "$step_out"
 if ! wait_limited "$harness_limit" "$discovering"; then
@@ -181,12 +181,15 @@ if [ -n "$kmemleak_forget" ] && ! wait_limited "$harness_limit" "$kmemleak_forge
 fi
 
 if ! wait_limited "$harness_limit" "$installing"; then
-	echo "# make install did not end in $harness_limit s" >> "$MPW_INSTALL_LOG"
-	stop_job "$installing" >> "$MPW_INSTALL_LOG"
+	echo "# make install did not end in $harness_limit s" >> "$install_log"
+	stop_job "$installing" >> "$install_log"
 fi
 # KUnit: the suites run while the module loads; keep the module until after the results
 # are in the log, then check that it unloads cleanly.
-step load_modules "$harness_limit" bash "$root/tests/guest/load-modules.sh" --kunit
+# shellcheck disable=SC2016 # expanded by that bash
+step load_modules "$harness_limit" bash -c \
+	'echo "the install run beside setup_hw:"; sed "s/^/  /" "$1"; exec bash "$2" --kunit' \
+	mpw-load "$install_log" "$root/tests/guest/load-modules.sh"
 step unload_kunit_module "$harness_limit" rmmod mdev_pci_wrap_kunit
 
 # A run resumed after a stalled VM (tests/run.sh): the tests the stalled VM finished keep its
