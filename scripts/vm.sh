@@ -90,12 +90,6 @@ mpw_vm_death() {
 		"$(df -h --output=avail "$out" 2>/dev/null | tail -1 | tr -d ' ')" "$out"
 }
 
-# mpw_vm_run OUT TIMEOUT_S CMD...
-# Boots the VM, runs CMD (a shell command line, run by bash as root, cwd = the repository)
-# and powers off. OUT is a host directory the guest can write; CMD's stdout+stderr land in
-# OUT/cmd.out, its status in OUT/cmd.rc, the kernel log in OUT/dmesg.txt (at the end) and
-# OUT/kmsg.txt (as it is written) and the whole serial console in OUT/console.log. Returns
-# CMD's status (124 on timeout, 125 if the VM never ran it).
 # mpw_vm_follow OUT: the guest's output (OUT/cmd.out, made empty first) on this terminal, as
 # it grows, until mpw_vm_unfollow.
 mpw_vm_follow() {
@@ -109,6 +103,13 @@ mpw_vm_unfollow() {
 	wait "$MPW_VM_TAILER" 2>/dev/null
 }
 
+# mpw_vm_run OUT TIMEOUT_S CMD...
+# Boots the VM, runs CMD (a shell command line, run by bash as root, cwd = the repository)
+# and powers off. OUT is a host directory the guest can write; CMD's stdout+stderr land in
+# OUT/cmd.out, its status in OUT/cmd.rc, the kernel log in OUT/dmesg.txt (at the end) and
+# OUT/kmsg.txt (as it is written) and the whole serial console in OUT/console.log. Returns
+# CMD's status (124 on timeout or a stall, 125 if the VM ended without the guest's status:
+# OUT/died.txt says how).
 mpw_vm_run() {
 	local out="$1" timeout_s="$2"
 	shift 2

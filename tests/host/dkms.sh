@@ -5,7 +5,7 @@
 # (its build tree from the cache), then `uninstall` and `remove`, on a copy of the tracked
 # tree. It runs in a private mount namespace where DKMS's fixed trees (/var/lib/dkms,
 # /usr/src, /lib/modules) are empty scratch directories: the host's are never touched (a
-# host without /lib/modules gets the empty directory to mount on).
+# host without one of them gets the empty directory to mount on).
 # Checks: only the library and the vendor modules are built and installed (MPW_TESTS=n),
 # for the test kernel's release, where depmod makes `modprobe mpw_sample` load the library
 # first; uninstall takes them away again. Its last line is the summary.
@@ -13,7 +13,7 @@
 set -euo pipefail
 
 if [ "${1:-}" != --inside ]; then
-	mkdir -p /lib/modules
+	mkdir -p /var/lib/dkms /usr/src /lib/modules
 	exec unshare --mount --propagation private bash "$0" --inside
 fi
 
@@ -25,8 +25,7 @@ ver="$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$root/dkms.conf")"
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/dkms" "$scratch/src/$name-$ver" "$scratch/modules/$krel"
-mount --bind "$scratch/dkms" /var/lib/dkms 2>/dev/null ||
-	{ mkdir -p /var/lib/dkms && mount --bind "$scratch/dkms" /var/lib/dkms; }
+mount --bind "$scratch/dkms" /var/lib/dkms
 mount --bind "$scratch/src" /usr/src
 mount --bind "$scratch/modules" /lib/modules
 (cd "$root" && git ls-files -z | xargs -0 cp --parents -t "/usr/src/$name-$ver")

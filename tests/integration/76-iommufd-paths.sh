@@ -32,6 +32,11 @@ test_group_with_iommufd_container_does_dma() {
 	expect_eq "VF back on nvme" nvme "$(pci_driver "$vf")"
 }
 
+# node_rdev PATH: the major:minor of a device node, in decimal.
+node_rdev() {
+	printf '%d:%d' "0x$(stat -c %t "$1")" "0x$(stat -c %T "$1")"
+}
+
 # The opt-in for stock (VFIO_CONTAINER=y) kernels, tools/mpw-vfio-container: before it, an
 # open through /dev/vfio/vfio (type1) is refused with a kernel message that names it; after
 # `enable`, /dev/vfio/vfio is a mode-0666 node of /dev/iommu's major:minor and the same open
@@ -54,7 +59,7 @@ test_opt_in_makes_dev_vfio_vfio_the_iommufd_container() {
 	out="$("$tool" enable 2>&1)" || { mdev_off "$dev" "$vf"; echo "# enable: $out"; return 1; }
 	echo "# $out"
 	expect_eq "/dev/vfio/vfio after enable: mode and major:minor (/dev/iommu's)" \
-		"crw-rw-rw- $iommu" "$(stat -c '%A' /dev/vfio/vfio) $(printf '%d:%d' "0x$(stat -c %t /dev/vfio/vfio)" "0x$(stat -c %T /dev/vfio/vfio)")" ||
+		"crw-rw-rw- $iommu" "$(stat -c '%A' /dev/vfio/vfio) $(node_rdev /dev/vfio/vfio)" ||
 		{ "$tool" disable; mdev_off "$dev" "$vf"; return 1; }
 	rc=0
 	out="$("$MPW_CLIENT" group-iommufd-identify "$dev" /dev/vfio/vfio 2>&1)" || rc=$?
@@ -62,8 +67,7 @@ test_opt_in_makes_dev_vfio_vfio_the_iommufd_container() {
 	[ $rc = 0 ] || { mdev_off "$dev" "$vf"; echo "# through /dev/vfio/vfio after enable: $out"; return 1; }
 	expect_eq "Identify through /dev/vfio/vfio after enable" 0x0 "$(kv identify_status "$out")" ||
 		{ mdev_off "$dev" "$vf"; return 1; }
-	expect_eq "/dev/vfio/vfio after disable: VFIO's own" "$vfio" \
-		"$(printf '%d:%d' "0x$(stat -c %t /dev/vfio/vfio)" "0x$(stat -c %T /dev/vfio/vfio)")" ||
+	expect_eq "/dev/vfio/vfio after disable: VFIO's own" "$vfio" "$(node_rdev /dev/vfio/vfio)" ||
 		{ mdev_off "$dev" "$vf"; return 1; }
 	rc=0
 	"$MPW_CLIENT" group-iommufd-identify "$dev" /dev/vfio/vfio > /dev/null 2>&1 || rc=$?
