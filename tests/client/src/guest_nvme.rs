@@ -111,8 +111,66 @@ pub fn run(qemu: &str, devfn: u8, args: &[String]) -> Result<()> {
     let start = Instant::now();
     let mut qt = Qtest::start(qemu, args, Duration::from_secs(120))?;
     println!("qtest=connected");
+    drive(&mut qt, devfn, start)
+}
+
+/// As [`run`], for a QEMU that another program starts with `-qtest unix:<sock>` (libvirt):
+/// listens on `sock` and waits up to `wait` for that QEMU; drives the function at `devfn`, if
+/// any. With `eject`, the guest then stays
+/// for up to that long as the guest's ACPI PCI hot-plug handler (see [`eject_requested`]).
+pub fn run_listening(sock: &str, wait: Duration, devfn: Option<u8>, eject: Option<Duration>) -> Result<()> {
+    let start = Instant::now();
+    let mut qt = Qtest::listen(sock, wait)?;
+    println!("qtest=connected");
+    println!("qemu_pid={}", qt.pid());
+    if let Some(devfn) = devfn {
+        drive(&mut qt, devfn, start)?;
+    }
+    if let Some(limit) = eject {
+        eject_requested(&mut qt, limit)?;
+    }
+    Ok(())
+}
+
+/// QEMU's ACPI PCI hot-plug registers on q35 (ICH9's, `docs/specs/acpi_pci_hotplug.rst`): the
+/// bus selector, and for the selected bus the slots with a pending unplug request and the
+/// eject register.
+const PCIHP_ICH9: u16 = 0x0cc0;
+const PCIHP_DOWN: u16 = PCIHP_ICH9 + 0x4;
+const PCIHP_EJ: u16 = PCIHP_ICH9 + 0x8;
+const PCIHP_SEL: u16 = PCIHP_ICH9 + 0x10;
+/// Bus selectors looked at (QEMU numbers the hot-pluggable buses from 0).
+const PCIHP_BUSES: u32 = 32;
+
+/// What a guest's ACPI hot-plug handler does when QEMU signals an unplug request (`device_del`,
+/// libvirt's `detach-device`): for each bus selector, read the slots waiting for removal and
+/// eject them. Watches for up to `limit`; prints `ejected=<bsel>:<slot mask>` for each, then
+/// `ejects=<count>`. Ends after the first eject, or when QEMU goes away.
+fn eject_requested(qt: &mut Qtest, limit: Duration) -> Result<()> {
+    println!("guest_eject_watch=1");
+    let _ = io::Write::flush(&mut io::stdout());
+    let start = Instant::now();
+    let mut ejects = 0;
+    'watch: while start.elapsed() < limit {
+        for bsel in 0..PCIHP_BUSES {
+            qt.outl(PCIHP_SEL, bsel)?;
+            let down = qt.inl(PCIHP_DOWN)?;
+            if down != 0 {
+                qt.outl(PCIHP_EJ, down)?;
+                println!("ejected={bsel}:{down:#x}");
+                ejects += 1;
+                break 'watch;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!("ejects={ejects}");
+    Ok(())
+}
+
+fn drive(qt: &mut Qtest, devfn: u8, start: Instant) -> Result<()> {
     println!("qemu_start_ms={}", start.elapsed().as_millis());
-    let mut cfg = PciConfig { qt: &mut qt, devfn };
+    let mut cfg = PciConfig { qt: &mut *qt, devfn };
     let id = cfg.read32(0x00)?;
     if id == 0xffff_ffff {
         return Err(fail(format!("no function at devfn {devfn:#x} of bus 0"), libc::ENODEV));
@@ -169,7 +227,6 @@ pub fn run(qemu: &str, devfn: u8, args: &[String]) -> Result<()> {
     println!("guest_msix_enabled={}", u8::from(msix_enabled));
 
     // The driver: registers through the BAR as the guest maps it.
-    let qt = &mut qt;
     let b0 = bar0.gpa;
     let cap = qt.readq(b0 + REG_CAP)?;
     println!("nvme_cap={cap:#018x}");

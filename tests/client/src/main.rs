@@ -36,6 +36,15 @@
 //!       queue in guest RAM, Identify Controller (`identify_status=`, `identify_vid=`,
 //!       `identify_sn=`, `identify_mn=`: what the controller wrote into guest RAM), and the
 //!       completion's MSI-X message in guest RAM (`msix_fired=`, `msix_message=`)
+//!   qtest-nvme-listen <socket> <seconds> <devfn|->
+//!       the same guest for a QEMU another program starts (libvirt: `-qtest unix:<socket>` in
+//!       the domain's `<qemu:commandline>`): listen on <socket> (mode 0666), print
+//!       `qtest_listening=<socket>`, wait up to <seconds> for QEMU to connect (`qemu_pid=` is
+//!       the peer's, from SO_PEERCRED), then as qtest-nvme (`-`: no function to drive)
+//!   qtest-nvme-listen <socket> <seconds> <devfn> eject <seconds>
+//!       then stay, up to the last <seconds>, as the guest's ACPI PCI hot-plug handler: eject
+//!       the first slot QEMU asks the guest to give up (`device_del`, `virsh detach-device`)
+//!       (`guest_eject_watch=1` once watching, `ejected=<bus selector>:<slot mask>`, `ejects=`)
 //!   hold <sysfs device dir> <seconds>
 //!       open the device (cdev + iommufd), print `held`, keep it open, then close it
 //!   bad-args <sysfs device dir>
@@ -1196,6 +1205,25 @@ fn main() -> ExitCode {
             let qemu = std::env::var("MPW_QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into());
             let args: Vec<String> = qemu_args.iter().map(|a| a.to_string()).collect();
             guest_nvme::run(&qemu, devfn, &args)
+        }
+        ["qtest-nvme-listen", sock, secs, devfn, rest @ ..] => {
+            let devfn = match *devfn {
+                "-" => None,
+                d => match parse_num(d).and_then(|d| u8::try_from(d).ok()) {
+                    Some(d) => Some(d),
+                    None => return usage(),
+                },
+            };
+            let Ok(secs) = secs.parse() else { return usage() };
+            let eject = match rest {
+                [] => None,
+                ["eject", s] => match s.parse() {
+                    Ok(s) => Some(Duration::from_secs(s)),
+                    Err(_) => return usage(),
+                },
+                _ => return usage(),
+            };
+            guest_nvme::run_listening(sock, Duration::from_secs(secs), devfn, eject)
         }
         ["same-group", a, b] => same_group(a, b),
         ["hold", sysfs, secs] => match secs.parse() {

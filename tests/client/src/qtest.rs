@@ -11,10 +11,13 @@
 //! are QEMU's real paths.
 //!
 //! QEMU connects to the socket (`-qtest unix:PATH`, as libqtest does), so this listens
-//! first. Every command is answered by a line `OK [value]` (or `FAIL ...`, `ERR ...`).
+//! first: for a QEMU it starts itself, or for one another program starts (libvirt, with the
+//! qtest option in the domain's `<qemu:commandline>`). Every command is answered by a line `OK [value]` (or `FAIL ...`, `ERR ...`).
 
 use crate::vfio::{Error, Result};
 use std::io::{self, BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,9 +26,11 @@ fn proto(what: String) -> Error {
     Error { what, err: io::Error::from_raw_os_error(libc::EPROTO) }
 }
 
-/// A running QEMU and its qtest connection; QEMU is killed on drop.
+/// A running QEMU and its qtest connection; a QEMU this started is killed on drop.
 pub struct Qtest {
-    child: Child,
+    /// The QEMU this started (none when another program, libvirt, started it).
+    child: Option<Child>,
+    pid: u32,
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     sock: String,
@@ -33,43 +38,86 @@ pub struct Qtest {
     pub commands: u64,
 }
 
+fn listen(sock: &str) -> Result<UnixListener> {
+    let _ = std::fs::remove_file(sock);
+    let listener = UnixListener::bind(sock).map_err(|err| Error { what: format!("listening on {sock}"), err })?;
+    listener.set_nonblocking(true).map_err(|err| Error { what: "set_nonblocking".into(), err })?;
+    Ok(listener)
+}
+
+/// The process ID of the program at the other end of a Unix socket (SO_PEERCRED).
+fn peer_pid(stream: &UnixStream) -> Result<u32> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes passed, for the whole call.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(Error { what: "SO_PEERCRED of the qtest connection".into(), err: io::Error::last_os_error() });
+    }
+    u32::try_from(cred.pid).map_err(|_| proto(format!("qtest peer pid {}", cred.pid)))
+}
+
 impl Qtest {
     /// Starts `qemu` (vCPUs stopped, no firmware run) with `args` after the qtest options, and
     /// waits up to `wait` for it to connect.
     pub fn start(qemu: &str, args: &[String], wait: Duration) -> Result<Self> {
         let sock = format!("/tmp/mpw-qtest-{}.sock", std::process::id());
-        let _ = std::fs::remove_file(&sock);
-        let listener = UnixListener::bind(&sock)
-            .map_err(|err| Error { what: format!("listening on {sock}"), err })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|err| Error { what: "set_nonblocking".into(), err })?;
-        let mut child = Command::new(qemu)
+        let listener = listen(&sock)?;
+        let child = Command::new(qemu)
             .args(["-S", "-display", "none", "-nodefaults", "-qtest-log", "/dev/null", "-qtest"])
             .arg(format!("unix:{sock}"))
             .args(args)
             .stdin(Stdio::null())
             .spawn()
             .map_err(|err| Error { what: format!("starting {qemu}"), err })?;
+        Self::accept(listener, sock, Some(child), wait)
+    }
+
+    /// Listens on `sock` (mode 0666: the QEMU may run as another user) for a QEMU that another
+    /// program starts with `-qtest unix:<sock>` (libvirt, through `<qemu:commandline>`), and
+    /// waits up to `wait` for it to connect.
+    pub fn listen(sock: &str, wait: Duration) -> Result<Self> {
+        let listener = listen(sock)?;
+        std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o666))
+            .map_err(|err| Error { what: format!("chmod {sock}"), err })?;
+        println!("qtest_listening={sock}");
+        // The caller starts QEMU when it sees the line above.
+        let _ = io::stdout().flush();
+        Self::accept(listener, sock.to_string(), None, wait)
+    }
+
+    fn accept(listener: UnixListener, sock: String, mut child: Option<Child>, wait: Duration) -> Result<Self> {
+        let stop = |child: &mut Option<Child>| {
+            if let Some(c) = child.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            let _ = std::fs::remove_file(&sock);
+        };
         let deadline = Instant::now() + wait;
         let stream = loop {
             match listener.accept() {
                 Ok((s, _)) => break s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    stop(&mut child);
                     return Err(Error { what: "accepting the qtest connection".into(), err });
                 }
             }
-            if let Ok(Some(status)) = child.try_wait() {
-                let _ = std::fs::remove_file(&sock);
+            if let Some(Ok(Some(status))) = child.as_mut().map(|c| c.try_wait()) {
+                stop(&mut child);
                 return Err(proto(format!("QEMU exited before connecting ({status})")));
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = std::fs::remove_file(&sock);
+                stop(&mut child);
                 return Err(Error {
                     what: format!("QEMU did not connect in {} s", wait.as_secs()),
                     err: io::Error::from_raw_os_error(libc::ETIMEDOUT),
@@ -78,16 +126,20 @@ impl Qtest {
             std::thread::sleep(Duration::from_millis(20));
         };
         let io_err = |err| Error { what: "qtest socket".into(), err };
+        let pid = match &child {
+            Some(c) => c.id(),
+            None => peer_pid(&stream)?,
+        };
         stream.set_nonblocking(false).map_err(io_err)?;
         // Generous: a vfio-pci device's first access may wait for its reset.
         stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(io_err)?;
         let writer = stream.try_clone().map_err(io_err)?;
-        Ok(Self { child, reader: BufReader::new(stream), writer, sock, commands: 0 })
+        Ok(Self { child, pid, reader: BufReader::new(stream), writer, sock, commands: 0 })
     }
 
     /// QEMU's process ID.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
     /// Sends `cmd` and returns what follows `OK` in the answer.
@@ -179,8 +231,10 @@ impl Qtest {
 
 impl Drop for Qtest {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         let _ = std::fs::remove_file(&self.sock);
     }
 }
