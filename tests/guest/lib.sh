@@ -86,6 +86,48 @@ nvme_field() {
 	awk -v f="$1" '$1 == f && $2 == ":" { sub(/^[^:]*: */, ""); sub(/ *$/, ""); print; exit }' <<< "$2"
 }
 
+# expect_guest_drove VF PF_IDENTIFY OUT: what `mpw-vfio-client qtest-nvme` (OUT) saw as QEMU's
+# guest of VF's mdev is what the VF is: QEMU realized it without complaint, the config space,
+# BAR and capabilities the guest sees are the VF's, QEMU mmap'ed the BAR, Identify Controller
+# by DMA into guest RAM returned the PF's serial and model (PF_IDENTIFY: `nvme id-ctrl` of the
+# PF), and the completion's MSI-X message reached guest RAM.
+expect_guest_drove() {
+	local vf="$1" pf_id="$2" out="$3" bar0 v
+	local sys="/sys/bus/pci/devices/$vf"
+	# QEMU's own checks at realize.
+	expect_ok "QEMU found a reset mechanism (no 'Cannot reset device')" \
+		test -z "$(grep 'Cannot reset device' <<< "$out")" || return 1
+	expect_ok "QEMU enabled error recovery (no 'Could not enable error recovery')" \
+		test -z "$(grep 'Could not enable error recovery' <<< "$out")" || return 1
+	# Config space through the guest's config cycles.
+	expect_eq "vendor ID the guest sees" "$(cat "$sys/vendor")" "$(kv guest_vendor "$out")" || return 1
+	expect_eq "device ID the guest sees" "$(cat "$sys/device")" "$(kv guest_device "$out")" || return 1
+	expect_eq "class the guest sees" "$(cat "$sys/class")" "$(kv guest_class "$out")" || return 1
+	expect_eq "interrupt pin the guest sees (a VF has none)" 0 "$(kv guest_intx_pin "$out")" || return 1
+	v="$(kv guest_caps "$out")"
+	expect_ok "the guest sees the MSI-X capability ($v)" grep -q "0x11@" <<< "$v" || return 1
+	expect_ok "the guest sees the PCIe capability ($v)" grep -q "0x10@" <<< "$v" || return 1
+	# guest_bar0=GPA:SIZE:KIND
+	bar0="$(kv guest_bar0 "$out")"; bar0="${bar0#*:}"
+	expect_eq "BAR0 size the guest sizes" "$(stat -c %s "$sys/resource0")" "$(( ${bar0%%:*} ))" || return 1
+	expect_eq "command register: memory and bus master on" 6 "$(( $(kv guest_command "$out") & 6 ))" || return 1
+	# QEMU's fast path: the BAR is mmap'ed into QEMU, the guest's accesses are loads and
+	# stores (with MSI-X's table in BAR0: whole-BAR mmap, VFIO_REGION_INFO_CAP_MSIX_MAPPABLE).
+	expect_ge "VFIO device mappings in QEMU ($(kv qemu_vfio_mmap_sizes "$out"))" 1 \
+		"$(kv qemu_vfio_mmaps "$out")" || return 1
+	# The driver: registers through the guest-physical BAR, DMA into guest RAM.
+	expect_eq "NVMe version through the BAR" 0x00010400 "$(kv nvme_vs "$out")" || return 1
+	expect_eq "Identify completion status" 0x0 "$(kv identify_status "$out")" || return 1
+	expect_eq "Identify command identifier" 0x4d50 "$(kv identify_cid "$out")" || return 1
+	expect_eq "Identify VID in guest RAM" "$(cat "$sys/vendor")" "$(kv identify_vid "$out")" || return 1
+	expect_eq "Identify serial in guest RAM = the PF's" "$(nvme_field sn "$pf_id")" "$(kv identify_sn "$out")" || return 1
+	expect_eq "Identify model in guest RAM = the PF's" "$(nvme_field mn "$pf_id")" "$(kv identify_mn "$out")" || return 1
+	# The completion's interrupt: QEMU wrote MSI-X vector 0's message into guest RAM.
+	expect_eq "MSI-X enabled by the guest" 1 "$(kv guest_msix_enabled "$out")" || return 1
+	expect_eq "no message before the doorbell" 0x00000000 "$(kv msix_message_before "$out")" || return 1
+	expect_eq "the completion's MSI-X message arrived" 1 "$(kv msix_fired "$out")" || return 1
+}
+
 # wait_held LOG PID [SECONDS]: waits (at most SECONDS, default 20) until the client PID,
 # whose output goes to LOG, printed `held` (it has the device open); fails if it did not, or
 # if it ended first.
