@@ -66,6 +66,20 @@ for v in MPW_TESTS_GLOB MPW_FAKE_STALL MPW_FAKE_DEATH; do
 done
 rm -rf "$out" "$out".stalled* "$out".earlier*
 mkdir -p "$out"
+# libvirt's cache of QEMU's capabilities (tests/integration/62-libvirt.sh): probing them takes
+# minutes under TCG. Kept in $MPW_CACHE between runs, handed to each VM in its output
+# directory and taken back after it; libvirt itself checks that they are still valid.
+lv_caps="$MPW_CACHE/libvirt-caps"
+caps_in() {
+	mkdir -p "$out/libvirt-caps"
+	cp "$lv_caps"/*.xml "$out/libvirt-caps/" 2> /dev/null || true
+}
+caps_out() { # OUT
+	compgen -G "$1/libvirt-caps/*.xml" > /dev/null || return 0
+	mkdir -p "$lv_caps"
+	cp "$1"/libvirt-caps/*.xml "$lv_caps/"
+}
+caps_in
 say "booting the test VM (debug kernel under TCG: about a minute to boot); output follows"
 mpw_vm_follow "$out"
 vm_rc=0
@@ -96,6 +110,8 @@ while { [ -f "$out/stalled.txt" ] || [ -f "$out/died.txt" ]; } &&
 	say "WARNING $why; its output is kept in $earlier; resuming in a fresh VM" \
 		"($(grep -c '^ok\|^not ok' "$out/resume.tap") results kept)"
 	echo "$earlier" >> "$root/out/earlier-runs.txt"
+	caps_out "$earlier"
+	caps_in
 	vm_rc=0
 	mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-3600}" "$guest_cmd" || vm_rc=$?
 	echo "the VM stalled or ended early $retries time(s); resumed in a fresh VM each time:" \
@@ -103,6 +119,7 @@ while { [ -f "$out/stalled.txt" ] || [ -f "$out/died.txt" ]; } &&
 done
 sleep 1
 mpw_vm_unfollow
+caps_out "$out"
 # Say what the status means: the guest-side run records its results as it goes and writes
 # run-tests.done last, so an early end leaves partial results, not a missing report.
 if [ -f "$out/run-tests.done" ]; then
