@@ -401,7 +401,9 @@ def main(argv):
         print(__doc__)
         return 2
     if argv[1] == "--resume" and len(argv) == 3:
-        print(resume_tap(Path(argv[2]).read_text()), end="")
+        # A VM that stalled or died before its first result left no TAP: nothing to keep.
+        tap = Path(argv[2])
+        print(resume_tap(tap.read_text() if tap.exists() else ""), end="")
         return 0
     if argv[1] == "--kunit":
         if len(argv) != 3:
