@@ -37,12 +37,16 @@ METRICS = [
     ("P3qd1", "nvme_read_qd1_per_s", "P3 NVMe 4 KiB reads, QD 1", "IOPS", "higher", 0.98),
     ("P3qd1", "nvme_read_qd1_ns", "P3 NVMe 4 KiB read latency, QD 1", "ns", "lower", None),
     ("P3qd32", "nvme_read_qd32_per_s", "P3 NVMe 4 KiB reads, QD 32", "IOPS", "higher", 0.98),
-    ("P4", "total_ns", "P4 to an open, DMA-ready device (total)", "ns", "lower", None),
+    ("P4", "total_ns", "P4 to an open, DMA-ready device: vfio-pci from nvme (unbind, bind, "
+     "open), mdev from its parent driver (create, open)", "ns", "lower", None),
+    ("P4", "ready_ns", "P4 without the unbind: bind and open (vfio-pci), create and open (mdev)",
+     "ns", "lower", None),
     ("P4", "open_ns", "P4 of which: open, iommufd bind, attach, map", "ns", "lower", None),
     ("P4", "close_ns", "P4 close", "ns", "lower", None),
 ]
 P4_STEPS = [("vfio-pci", "unbind_ns", "unbind from nvme"), ("vfio-pci", "bind_ns", "bind to vfio-pci"),
-            ("mdev", "create_ns", "echo uuid > create")]
+            ("mdev", "create_ns", "echo uuid > create"),
+            ("mdev", "parent_bind_ns", "once per VF, not timed in the total: unbind from nvme, bind to mpw_sample")]
 
 
 def read_raw(path):
@@ -169,7 +173,8 @@ def scale_report(data):
         out.append(f"| {r} | {p8['created'][r]:.0f}/{n} | {p8.get('removed', {}).get(r, 0):.0f}/{n} | "
                    f"{fmt(p8.get('create_all_ns', {}).get(r, 0), 'ns')} | "
                    f"{fmt(p8.get('remove_all_ns', {}).get(r, 0), 'ns')} |")
-    out += ["", "Kernel memory per mdev (/proc/meminfo, caches dropped before each reading; "
+    out += ["", "Kernel memory per mdev (/proc/meminfo, caches dropped before each reading, "
+            "including the one with the mdevs; "
             "median (min..max) over the rounds): with the mdevs minus before them, divided by "
             "the number of mdevs; and what was left after their removal, in all.", "",
             "| counter | per mdev | left after removal (all) |", "|---|---|---|"]

@@ -159,10 +159,14 @@ run_vfio() { # REP LOG
 }
 
 run_mdev() { # REP LOG
-	local rc=0 u
+	local rc=0 u t0 t1
 	say " rep $1: mdev"
 	u="$(uuidgen)"
+	t0=$EPOCHREALTIME
 	bind_to mpw_sample "$vf" >> "$2" 2>&1 || { echo "bind to mpw_sample failed" >> "$2"; rc=1; }
+	t1=$EPOCHREALTIME
+	# (Once per VF, not per mdev: the parent driver keeps the VF across mdevs.)
+	echo "rep=$1 mode=mdev bench=P4 parent_bind_ns=$(( (${t1/./} - ${t0/./}) * 1000 ))" >> "$raw"
 	[ $rc = 0 ] && { client_step "$2" "$1" mdev P4 open-ready-mdev "$vf" mpw_sample-vf "$u" || rc=1; }
 	[ -e "/sys/bus/mdev/devices/$u" ] && [ $rc = 0 ] &&
 		{ common "$1" mdev "/sys/bus/mdev/devices/$u" "$2" || rc=1; }
@@ -189,8 +193,18 @@ done
 meminfo() { # KEY: its value in kB
 	awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo
 }
+# settle: caches dropped, twice, with time for the RCU-deferred frees between (a reading
+# right after one drop still counts the dentries and inodes it is freeing).
+settle() {
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+	sleep 2
+	echo 3 > /proc/sys/vm/drop_caches
+	sleep 1
+}
 mem_snapshot() { # PREFIX REP
 	local k
+	settle
 	for k in Slab SUnreclaim VmallocUsed Percpu; do
 		echo "rep=$2 mode=mdev bench=P8 $1_$k=$(meminfo "$k")" >> "$raw"
 	done
@@ -223,8 +237,6 @@ scale() { # LOG
 	for ((round = 1; round <= scale_rounds; round++)); do
 		uuids=()
 		for v in "${vfs[@]}"; do uuids+=("$(uuidgen)"); done
-		sync
-		echo 3 > /proc/sys/vm/drop_caches
 		mem_snapshot before "$round"
 		pids=()
 		t0=$EPOCHREALTIME
@@ -252,8 +264,6 @@ scale() { # LOG
 		for i in "${!pids[@]}"; do wait "${pids[$i]}" && ok=$((ok + 1)); done
 		t1=$EPOCHREALTIME
 		for u in "${uuids[@]}"; do [ ! -e "/sys/bus/mdev/devices/$u" ] || ok=$((ok - 1)); done
-		sync
-		echo 3 > /proc/sys/vm/drop_caches
 		mem_snapshot after "$round"
 		echo "rep=$round mode=mdev bench=P8 removed=$ok" >> "$raw"
 		echo "rep=$round mode=mdev bench=P8 remove_all_ns=$(( (${t1/./} - ${t0/./}) * 1000 ))" >> "$raw"

@@ -182,10 +182,11 @@
 //!       outstanding: `nvme_read_qd<N>_ns=`, `nvme_read_qd<N>_per_s=` (IOPS)
 //!   open-ready-vfio <bdf>
 //!       (P4) driver_override, unbind, bind to vfio-pci, open the cdev, bind an iommufd,
-//!       attach, map a page; `unbind_ns=`, `bind_ns=`, `open_ns=`, `total_ns=`, `close_ns=`
+//!       attach, map a page; `unbind_ns=`, `bind_ns=`, `open_ns=`, `ready_ns=` (bind and
+//!       open), `total_ns=` (unbind, bind and open), `close_ns=`
 //!   open-ready-mdev <parent bdf> <type> <uuid>
 //!       (P4) `echo <uuid> > create`, then open as above: `create_ns=`, `open_ns=`,
-//!       `total_ns=`, `close_ns=`
+//!       `ready_ns=` and `total_ns=` (both create and open), `close_ns=`
 
 mod bench;
 mod config;
