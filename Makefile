@@ -6,6 +6,7 @@
 #   make test         install deps, build kernel + modules, run every test in the test VM
 #   make kunit        build the modules, run only the KUnit suites in the test VM
 #   make stress       lifecycle races (1000 rounds) and the fuzzer (1,000,000 operations)
+#   make bench        the same VF through vfio-pci and as an mdev: benchmarks, docs/benchmarks.md
 #   make demo         create VFs and an mdev in the test VM and show them
 #   make vm-run CMD='...'   run a command in the test VM (modules built, not loaded)
 #   make install      install the built modules into $(INSTALL_MOD_PATH)/lib/modules/<KDIR's
@@ -57,13 +58,13 @@ RS_FILES = $(shell find $(ROOT)/lib $(ROOT)/vendors $(ROOT)/kunit $(ROOT)/tests/
 	! -name '*generated*' 2>/dev/null)
 RUSTFMT = /usr/bin/rustfmt --edition 2021 --config newline_style=Unix
 
-.PHONY: all modules install uninstall client deps kernel test kunit stress demo vm-run fmt fmt-check \
+.PHONY: all modules install uninstall client deps kernel test kunit stress bench demo vm-run fmt fmt-check \
 	clippy clean help
 
 all: modules
 
 help:
-	@sed -n '3,20p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,21p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@bash $(ROOT)/scripts/install-deps.sh
@@ -116,6 +117,9 @@ kunit:
 
 stress: kernel
 	@bash $(ROOT)/scripts/stress.sh
+
+bench: kernel
+	@bash $(ROOT)/scripts/bench.sh
 
 demo:
 	@bash $(ROOT)/scripts/demo.sh

@@ -44,7 +44,9 @@ mpw_vm_qemu_opts() {
 		-device pcie-root-port,id=rp5,chassis=5,slot=5,bus=pcie.0,addr=0x14
 		-device e1000e,bus=rp5
 	)
-	echo "${o[*]}"
+	# MPW_VM_QEMU_EXTRA: more QEMU options for one run (make bench: a namespace in the NVMe
+	# subsystem for the VF's I/O, scripts/bench.sh).
+	echo "${o[*]}${MPW_VM_QEMU_EXTRA:+ $MPW_VM_QEMU_EXTRA}"
 }
 
 # KVM is used only when asked for (MPW_KVM=1): nested KVM hangs on the machines this project

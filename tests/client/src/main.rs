@@ -177,7 +177,27 @@
 //!       SET_IRQS with random eventfds and config writes; prints progress on stderr and
 //!       `fuzz_ops=`, `fuzz_resets=`, `fuzz_seconds=`, `fuzz_slowest_ms=`, `fuzz_outcomes=`
 //!       (counts by operation and errno); fails if one operation takes over 20 s
+//!   bench-mmio <sysfs> <region> <read off> <write off> <iters>
+//!       (make bench, P1) mmap the region; <iters> 32-bit MMIO reads at <read off>, then
+//!       <iters> writes of its own value to <write off>: `mmio_read_ns=`,
+//!       `mmio_read_per_s=`, `mmio_write_ns=`, `mmio_write_per_s=`
+//!   bench-rw <sysfs> <region> <read off> <write off> <iters>
+//!       (P2) trapped accesses, pread/pwrite of the device fd: config space reads at 0 and
+//!       COMMAND writes (`cfg_read_ns=`, `cfg_write_ns=`), region reads and writes
+//!       (`bar_read_ns=`, `bar_write_ns=`)
+//!   bench-nvme-io <sysfs> <queue depth> <count>
+//!       (P3) an NVMe controller's admin queue, then an I/O queue pair of the client's
+//!       (polled), <count> 4 KiB reads of the first active namespace with <queue depth>
+//!       outstanding: `nvme_read_qd<N>_ns=`, `nvme_read_qd<N>_per_s=` (IOPS)
+//!   open-ready-vfio <bdf>
+//!       (P4) driver_override, unbind, bind to vfio-pci, open the cdev, bind an iommufd,
+//!       attach, map a page; `unbind_ns=`, `bind_ns=`, `open_ns=`, `ready_ns=` (bind and
+//!       open), `total_ns=` (unbind, bind and open), `close_ns=`
+//!   open-ready-mdev <parent bdf> <type> <uuid>
+//!       (P4) `echo <uuid> > create`, then open as above: `create_ns=`, `open_ns=`,
+//!       `ready_ns=` and `total_ns=` (both create and open), `close_ns=`
 
+mod bench;
 mod config;
 mod fuzz;
 mod guest_nvme;
@@ -1180,6 +1200,11 @@ fn usage() -> ExitCode {
     eprintln!("       mpw-vfio-client group-iommufd-identify <sysfs dev> [container node]");
     eprintln!("       mpw-vfio-client ioas-swap <sysfs dev>");
     eprintln!("       mpw-vfio-client fuzz <sysfs dev> <operations> <seed>");
+    eprintln!("       mpw-vfio-client bench-mmio <sysfs dev> <region> <read off> <write off> <iters>");
+    eprintln!("       mpw-vfio-client bench-rw <sysfs dev> <region> <read off> <write off> <iters>");
+    eprintln!("       mpw-vfio-client bench-nvme-io <sysfs dev> <queue depth> <count>");
+    eprintln!("       mpw-vfio-client open-ready-vfio <DDDD:BB:DD.F>");
+    eprintln!("       mpw-vfio-client open-ready-mdev <parent DDDD:BB:DD.F> <mdev type> <uuid>");
     ExitCode::from(2)
 }
 
@@ -1301,6 +1326,21 @@ fn main() -> ExitCode {
             (Ok(ops), Some(seed)) => fuzz::fuzz(sysfs, ops, seed),
             _ => return usage(),
         },
+        ["bench-mmio" | "bench-rw", sysfs, region, read_off, write_off, iters] => {
+            let nums = (parse_num(region).and_then(|r| u32::try_from(r).ok()), parse_num(read_off), parse_num(write_off), parse_num(iters));
+            let (Some(region), Some(read_off), Some(write_off), Some(iters)) = nums else { return usage() };
+            if args[0] == "bench-mmio" {
+                bench::mmio(sysfs, region, read_off, write_off, iters)
+            } else {
+                bench::rw(sysfs, region, read_off, write_off, iters)
+            }
+        }
+        ["bench-nvme-io", sysfs, qd, count] => match (parse_num(qd), parse_num(count)) {
+            (Some(qd), Some(count)) => bench::nvme_io(sysfs, qd, count),
+            _ => return usage(),
+        },
+        ["open-ready-vfio", bdf] => bench::open_ready_vfio(bdf),
+        ["open-ready-mdev", bdf, mdev_type, uuid] => bench::open_ready_mdev(bdf, mdev_type, uuid),
         _ => return usage(),
     };
     match r {

@@ -41,6 +41,19 @@ pub fn identify_sqe(cid: u16, prp1: u64) -> [u8; 64] {
     sqe
 }
 
+/// An admin or I/O command: opcode, command identifier, namespace, PRP1 and CDW10-12.
+pub fn command_sqe(opcode: u8, cid: u16, nsid: u32, prp1: u64, cdw: [u32; 3]) -> [u8; 64] {
+    let mut sqe = [0u8; 64];
+    sqe[0] = opcode;
+    sqe[2..4].copy_from_slice(&cid.to_le_bytes());
+    sqe[4..8].copy_from_slice(&nsid.to_le_bytes());
+    sqe[24..32].copy_from_slice(&prp1.to_le_bytes());
+    for (i, d) in cdw.iter().enumerate() {
+        sqe[40 + 4 * i..44 + 4 * i].copy_from_slice(&d.to_le_bytes());
+    }
+    sqe
+}
+
 /// IOVAs of the three pages: submission queue, completion queue, data.
 pub const IOVA_SQ: u64 = 0x10_0000;
 pub const IOVA_CQ: u64 = 0x20_0000;
@@ -208,7 +221,18 @@ impl<'a> Nvme<'a> {
 
     /// Submits Identify Controller (CNS 1) into the data page's IOVA; waits for completion.
     pub fn identify_controller(&mut self, cid: u16, wait: Duration) -> Result<Completion> {
-        self.sq.write((self.sq_tail as usize) * 64, &identify_sqe(cid, IOVA_DATA));
+        self.admin(&identify_sqe(cid, IOVA_DATA), wait)
+    }
+
+    /// The doorbell stride of the running controller (from CAP.DSTRD), in bytes.
+    pub fn doorbell_stride(&self) -> u64 {
+        self.doorbell_stride
+    }
+
+    /// Submits one admin command `sqe` (its data pointers already filled in) and waits, at
+    /// most `wait`, for its completion, polled.
+    pub fn admin(&mut self, sqe: &[u8; 64], wait: Duration) -> Result<Completion> {
+        self.sq.write((self.sq_tail as usize) * 64, sqe);
         self.sq_tail = (self.sq_tail + 1) % QUEUE_ENTRIES;
         self.dev.write_reg(BAR0, 0x1000, 4, self.sq_tail)?;
 
@@ -225,7 +249,7 @@ impl<'a> Nvme<'a> {
                 return Ok(Completion { cid: dw3 as u16, status: (dw3 >> 17) as u16 });
             }
             if start.elapsed() > wait {
-                return Err(timeout("the Identify completion"));
+                return Err(timeout(&format!("the completion of admin command {:#04x}", sqe[0])));
             }
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -806,6 +806,14 @@ impl Mapping {
         // the callers pass offsets of registers.
         unsafe { std::ptr::read_volatile(a as *const u32) }
     }
+
+    /// A volatile 32-bit write of `v` to byte `at` of the mapping (`at + 4 <= len`, 4-byte
+    /// aligned): one uncached MMIO write.
+    pub fn write_u32(&self, at: usize, v: u32) {
+        let a = self.addr(at);
+        // SAFETY: As in `read_u32`.
+        unsafe { std::ptr::write_volatile(a as *mut u32, v) }
+    }
 }
 
 impl Drop for Mapping {
