@@ -7,23 +7,14 @@
 # and realizes a PCI device for its guest. The guest never runs (-S; nested TCG cannot boot
 # one in useful time): the client plays it through QEMU's qtest protocol (`qtest-nvme`),
 # as firmware and an NVMe driver would, with config cycles, BAR accesses at guest-physical
-# addresses, queues in guest RAM, DMA and an MSI-X message into guest RAM. Twice: with the
-# iommufd backend, and through the legacy group path libvirt uses (QEMU opens /dev/vfio/<group>
-# and /dev/vfio/vfio, made iommufd's container by the opt-in, tools/mpw-vfio-container).
+# addresses, queues in guest RAM, DMA and an MSI-X message into guest RAM. Here with the
+# iommufd backend; the same guest drives the legacy group path (QEMU opens /dev/vfio/<group>
+# and /dev/vfio/vfio, made iommufd's container by tools/mpw-vfio-container) in 62-libvirt.sh,
+# where libvirt starts QEMU (libvirt always uses that path).
 
 # With `-object iommufd` (QEMU opens the mdev's cdev and binds it to iommufd).
 test_qemu_guest_drives_the_mdev_through_qtest() {
 	qemu_guest_drives "${NVME_VFS[0]}" iommufd
-}
-
-# QEMU without `iommufd=`: the legacy VFIO group and /dev/vfio/vfio, which libvirt uses too,
-# made iommufd's container by tools/mpw-vfio-container for the test.
-test_qemu_guest_drives_the_mdev_through_the_group_path() {
-	local rc=0
-	"$MPW_ROOT/tools/mpw-vfio-container" enable > /dev/null || return 1
-	qemu_guest_drives "${NVME_VFS[0]}" group || rc=$?
-	"$MPW_ROOT/tools/mpw-vfio-container" disable > /dev/null
-	return $rc
 }
 
 # qemu_guest_drives VF iommufd|group: QEMU 10 with VF's mdev at 04.0 of its guest's bus 0,

@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# libvirt (Debian's 11.3, unmodified) as the admin's tool. Its node-device API lists the
+# wrapped VF's mdev types and makes mdevs (through mdevctl, as libvirt does). A TCG domain with
+# `<hostdev type='mdev' model='vfio-pci'>` is refused on the stock type1 /dev/vfio/vfio with
+# the library's message naming the opt-in; after `mpw-vfio-container enable` it starts (paused:
+# nested TCG cannot boot a guest in useful time), its QEMU has the device (query-pci), and the
+# device works for the domain's guest: the test client plays that guest through a qtest socket
+# the domain's `<qemu:commandline>` gives QEMU (config cycles, BARs, Identify by DMA into the
+# domain's RAM, the MSI-X message). Destroyed and started again, it works again. (Hot-plug with
+# attach-device/detach-device: not yet; the client's `eject` guest is ready for it.)
+#
+# libvirtd is started by the first test that needs it (lv_up) and stopped by the last test of
+# the file. Its QEMU capabilities take minutes to probe under TCG: libvirt's own cache of
+# them is kept between runs (tests/run.sh hands it in and out as $MPW_OUT/libvirt-caps;
+# libvirt checks it against the binaries and the kernel, and probes again if it is stale).
+
+LV_DOM=mpw-lv
+LV_CAPS=/var/cache/libvirt/qemu/capabilities
+
+lv() {
+	virsh -c qemu:///system "$@"
+}
+
+lv_answers() {
+	lv version > /dev/null 2>&1
+}
+
+# lv_up: libvirtd running and answering (udevd, which its node-device driver follows, is
+# already running in the test VM); says how long it took.
+lv_up() {
+	local t=$SECONDS n=0
+	lv_answers && return 0
+	pgrep -x systemd-udevd > /dev/null || { echo "# systemd-udevd is not running"; return 1; }
+	mkdir -p "$LV_CAPS"
+	if [ -d "$MPW_OUT/libvirt-caps" ]; then
+		cp "$MPW_OUT"/libvirt-caps/*.xml "$LV_CAPS"/ 2>/dev/null
+		n=$(find "$LV_CAPS" -name '*.xml' | wc -l)
+	fi
+	# QEMU's stdout and stderr straight to /var/log/libvirt/qemu/<domain>.log, without
+	# virtlogd (/etc is the guest's own overlay).
+	grep -q '^stdio_handler' /etc/libvirt/qemu.conf ||
+		echo 'stdio_handler = "file"' >> /etc/libvirt/qemu.conf
+	# Its log says whether it used the cached capabilities or probed QEMU again (and why).
+	LIBVIRT_LOG_FILTERS="1:qemu.qemu_capabilities 3:*" \
+		LIBVIRT_LOG_OUTPUTS="1:file:$MPW_OUT/libvirtd.log" libvirtd --daemon
+	wait_until 280 lv_answers || {
+		echo "# libvirtd did not answer in 280 s:"
+		lv_caps_log
+		return 1
+	}
+	mkdir -p "$MPW_OUT/libvirt-caps"
+	cp "$LV_CAPS"/*.xml "$MPW_OUT/libvirt-caps/" 2>/dev/null
+	echo "# libvirtd up in $((SECONDS - t)) s ($n cached QEMU capabilities handed in)"
+	lv_caps_log
+}
+
+# lv_caps_log: what libvirtd's log says of QEMU's capabilities (cached, outdated, probed).
+lv_caps_log() {
+	grep -E "Outdated|outdated|Saved caps|Loaded|invalid|probe|Returning caps" "$MPW_OUT/libvirtd.log" |
+		head -12 | cut -c1-220 | sed 's/^/#   /'
+}
+
+lv_down() {
+	pkill -x libvirtd 2>/dev/null
+	wait_until 30 not_running libvirtd || echo "# libvirtd did not stop in 30 s"
+}
+
+not_running() { # NAME
+	! pgrep -x "$1" > /dev/null
+}
+
+lv_lists_parent() { # NAME
+	lv nodedev-list --cap mdev_types | grep -qx "$1"
+}
+
+# nodedev_name BDF: libvirt's name of a PCI function (pci_0000_02_00_1).
+nodedev_name() {
+	local b="${1//[:.]/_}"
+	echo "pci_$b"
+}
+
+test_libvirt_nodedev_lists_types_and_makes_mdevs() {
+	local vf="${NVME_VFS[0]}" u xml out name mdev
+	lv_up || return 1
+	bind_to mpw_sample "$vf" || { unbind_override "$vf"; echo "# binding $vf failed"; return 1; }
+	name="$(nodedev_name "$vf")"
+	u="$(uuidgen)"
+	mdev="mdev_${u//-/_}_${name#pci_}"
+	xml="/tmp/mpw-nodedev-$u.xml"
+	printf '%s\n' "<device><parent>$name</parent><capability type='mdev'>" \
+		"<type id='mpw_sample-vf'/><uuid>$u</uuid></capability></device>" > "$xml"
+	# The node-device driver sees the new parent once udev has told it.
+	wait_until 30 lv_lists_parent "$name"
+	out="$(lv nodedev-list --cap mdev_types 2>&1)"
+	expect_ok "nodedev-list --cap mdev_types lists $name" grep -qx "$name" <<< "$out" &&
+		expect_ok "its XML has the type" \
+			grep -q "<type id='mpw_sample-vf'>" <<< "$(lv nodedev-dumpxml "$name")" &&
+		expect_ok "nodedev-define" lv nodedev-define "$xml" &&
+		expect_ok "nodedev-start" lv nodedev-start "$mdev" &&
+		expect_file "the mdev libvirt started" "/sys/bus/mdev/devices/$u" &&
+		expect_eq "its type" mpw_sample-vf "$(basename "$(readlink "/sys/bus/mdev/devices/$u/mdev_type")")" &&
+		expect_eq "available_instances" 0 \
+			"$(cat "/sys/class/mdev_bus/$vf/mdev_supported_types/mpw_sample-vf/available_instances")" &&
+		expect_ok "mdevctl knows it (libvirt went through mdevctl)" \
+			grep -q "$u" <<< "$(mdevctl list --defined)" &&
+		expect_ok "nodedev-destroy" lv nodedev-destroy "$mdev" &&
+		expect_no_file "the mdev after nodedev-destroy" "/sys/bus/mdev/devices/$u" &&
+		expect_ok "nodedev-undefine" lv nodedev-undefine "$mdev" || {
+		mdevctl stop -u "$u" 2>/dev/null; mdevctl undefine -u "$u" 2>/dev/null
+		unbind_override "$vf"
+		return 1
+	}
+	unbind_override "$vf"
+	expect_eq "VF back on nvme" nvme "$(pci_driver "$vf")"
+}
+
+# lv_domain_xml UUID|- SOCKET: a TCG q35 domain with the mdev at 04.0 of its bus 0 (where the
+# qtest guest looks for it; - for none), a free PCIe root port for hot-plug, and QEMU's qtest
+# socket.
+lv_domain_xml() {
+	local hostdev=""
+	[ "$1" = - ] || hostdev="$(lv_hostdev_xml "$1" "<address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>")"
+	cat <<-EOF
+	<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+	  <name>$LV_DOM</name>
+	  <memory unit='MiB'>128</memory>
+	  <vcpu>1</vcpu>
+	  <os><type arch='x86_64' machine='q35'>hvm</type></os>
+	  <devices>
+	    $hostdev
+	    <controller type='pci' index='1' model='pcie-root-port'/>
+	    <memballoon model='none'/>
+	  </devices>
+	  <qemu:commandline>
+	    <qemu:arg value='-qtest'/>
+	    <qemu:arg value='unix:$2'/>
+	  </qemu:commandline>
+	</domain>
+	EOF
+}
+
+# lv_hostdev_xml UUID [ADDRESS]: the admin's `<hostdev>` of an mdev.
+lv_hostdev_xml() {
+	printf '%s' "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>" \
+		"<source><address uuid='$1'/></source>${2:-}</hostdev>"
+}
+
+# lv_start_and_drive VF PF_IDENTIFY SOCKET WHAT: `virsh start --paused` with the test client
+# listening on the domain's qtest socket as its guest; checks what the guest saw.
+lv_start_and_drive() {
+	local vf="$1" pf_id="$2" sock="$3" what="$4" out rc=0 pid
+	rm -f "$sock" "$sock.out"
+	"$MPW_CLIENT" qtest-nvme-listen "$sock" 200 0x20 > "$sock.out" 2>&1 &
+	pid=$!
+	wait_until 30 test -S "$sock" || { echo "# the client did not listen: $(cat "$sock.out")"; kill $pid; return 1; }
+	out="$(lv start --paused "$LV_DOM" 2>&1)" || {
+		echo "# $what: virsh start --paused: $out"
+		kill $pid 2>/dev/null; wait $pid
+		return 1
+	}
+	wait $pid || rc=$?
+	out="$(cat "$sock.out")"
+	[ $rc = 0 ] || { echo "# $what: mpw-vfio-client qtest-nvme-listen (exit $rc):"; sed 's/^/#   /' <<< "$out"; return 1; }
+	expect_eq "$what: the qtest peer is the domain's QEMU" \
+		"$(cat "/run/libvirt/qemu/$LV_DOM.pid" 2>/dev/null)" "$(kv qemu_pid "$out")" || return 1
+	expect_guest_drove "$vf" "$pf_id" "$out" || return 1
+	lv_pci_has "$what: query-pci" "$vf"
+}
+
+# lv_pci_has WHAT BDF [0]: the domain's QEMU has a PCI device with BDF's vendor and device IDs
+# and a memory BAR, on any of its buses (query-pci through virsh qemu-monitor-command); with
+# 0, it has none.
+lv_pci_has() {
+	local out vid did
+	vid=$(( $(cat "/sys/bus/pci/devices/$2/vendor") ))
+	did=$(( $(cat "/sys/bus/pci/devices/$2/device") ))
+	out="$(lv qemu-monitor-command "$LV_DOM" '{"execute":"query-pci"}' 2>&1)"
+	expect_ok "$1: the VF ($vid:$did) with a memory BAR $([ "${3:-1}" = 1 ] && echo "is" || echo "is not") there" \
+		python3 -c 'import json,sys
+d = json.loads(sys.argv[1])
+vid, did = int(sys.argv[2]), int(sys.argv[3])
+def walk(devs):
+    for x in devs:
+        yield x
+        yield from walk(x.get("pci_bridge", {}).get("devices", []))
+devs = list(walk([x for b in d["return"] for x in b["devices"]]))
+hit = [x for x in devs if x["id"]["vendor"] == vid and x["id"]["device"] == did]
+has = bool(hit) and any(r["type"] == "memory" for r in hit[0]["regions"])
+sys.exit(0 if has == (sys.argv[4] == "1") else 1)' "$out" "$vid" "$did" "${3:-1}" ||
+		{ echo "# query-pci: ${out:0:400}"; return 1; }
+}
+
+test_libvirt_starts_a_domain_with_an_mdev_hostdev() {
+	local vf="${NVME_VFS[0]}" dev u out rc=0 mark tool="$MPW_ROOT/tools/mpw-vfio-container"
+	local sock=/tmp/mpw-lv-qtest.sock pf_id
+	lv_up || return 1
+	pf_id="$(nvme id-ctrl "$NVME_CTRL" 2>&1)"
+	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; echo "# wrapping $vf failed"; return 1; }
+	u="$(basename "$dev")"
+	lv_domain_xml "$u" "$sock" > "/tmp/$LV_DOM.xml"
+	lv define "/tmp/$LV_DOM.xml" > /dev/null || { mdev_off "$dev" "$vf"; return 1; }
+	# The stock type1 /dev/vfio/vfio: refused, and the kernel says what to do. (QEMU connects
+	# its qtest socket before it opens the device: something must listen.)
+	"$MPW_CLIENT" qtest-nvme-listen "$sock" 120 - > /dev/null 2>&1 &
+	local holder=$!
+	wait_until 30 test -S "$sock"
+	mark="mpw-test-lv-$RANDOM"; echo "$mark" > /dev/kmsg
+	out="$(lv start --paused "$LV_DOM" 2>&1)" || rc=$?
+	kill $holder 2>/dev/null; wait $holder 2>/dev/null
+	expect_ne "virsh start on the type1 container: status" 0 "$rc" &&
+		expect_ok "the kernel message names the opt-in" \
+			grep -q "legacy VFIO container: .*mpw-vfio-container enable" <<< "$(dmesg_since "$mark")" || {
+		echo "# virsh start: $out"
+		lv destroy "$LV_DOM" > /dev/null 2>&1; lv undefine "$LV_DOM" > /dev/null; mdev_off "$dev" "$vf"
+		return 1
+	}
+	echo "# virsh start without the opt-in: $(tail -1 <<< "$out")"
+	"$tool" enable > /dev/null
+	rc=0
+	lv_start_and_drive "$vf" "$pf_id" "$sock" "started" && {
+		lv destroy "$LV_DOM" > /dev/null
+		lv_start_and_drive "$vf" "$pf_id" "$sock" "started again after destroy"
+	} || rc=1
+	[ $rc = 0 ] || echo "# libvirt's QEMU log: $(tail -5 "/var/log/libvirt/qemu/$LV_DOM.log")"
+	lv destroy "$LV_DOM" > /dev/null 2>&1
+	lv undefine "$LV_DOM" > /dev/null
+	"$tool" disable > /dev/null
+	mdev_off "$dev" "$vf"
+	# (The last test of the file.)
+	lv_down
+	[ $rc = 0 ] || return 1
+	expect_eq "VF back on nvme" nvme "$(pci_driver "$vf")"
+}
