@@ -115,12 +115,9 @@ test_libvirt_nodedev_lists_types_and_makes_mdevs() {
 	expect_eq "VF back on nvme" nvme "$(pci_driver "$vf")"
 }
 
-# lv_domain_xml UUID|- SOCKET: a TCG q35 domain with the mdev at 04.0 of its bus 0 (where the
-# qtest guest looks for it; - for none), a free PCIe root port for hot-plug, and QEMU's qtest
-# socket.
+# lv_domain_xml UUID SOCKET: a TCG q35 domain with the admin's `<hostdev>` of the mdev UUID, at
+# 04.0 of its bus 0 (where the qtest guest looks for it), and QEMU's qtest socket.
 lv_domain_xml() {
-	local hostdev=""
-	[ "$1" = - ] || hostdev="$(lv_hostdev_xml "$1" "<address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>")"
 	cat <<-EOF
 	<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
 	  <name>$LV_DOM</name>
@@ -128,8 +125,10 @@ lv_domain_xml() {
 	  <vcpu>1</vcpu>
 	  <os><type arch='x86_64' machine='q35'>hvm</type></os>
 	  <devices>
-	    $hostdev
-	    <controller type='pci' index='1' model='pcie-root-port'/>
+	    <hostdev mode='subsystem' type='mdev' model='vfio-pci'>
+	      <source><address uuid='$1'/></source>
+	      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>
+	    </hostdev>
 	    <memballoon model='none'/>
 	  </devices>
 	  <qemu:commandline>
@@ -138,12 +137,6 @@ lv_domain_xml() {
 	  </qemu:commandline>
 	</domain>
 	EOF
-}
-
-# lv_hostdev_xml UUID [ADDRESS]: the admin's `<hostdev>` of an mdev.
-lv_hostdev_xml() {
-	printf '%s' "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>" \
-		"<source><address uuid='$1'/></source>${2:-}</hostdev>"
 }
 
 # lv_start_and_drive VF PF_IDENTIFY SOCKET WHAT: `virsh start --paused` with the test client
@@ -168,15 +161,14 @@ lv_start_and_drive() {
 	lv_pci_has "$what: query-pci" "$vf"
 }
 
-# lv_pci_has WHAT BDF [0]: the domain's QEMU has a PCI device with BDF's vendor and device IDs
-# and a memory BAR, on any of its buses (query-pci through virsh qemu-monitor-command); with
-# 0, it has none.
+# lv_pci_has WHAT BDF: the domain's QEMU has a PCI device with BDF's vendor and device IDs and
+# a memory BAR, on any of its buses (query-pci through virsh qemu-monitor-command).
 lv_pci_has() {
 	local out vid did
 	vid=$(( $(cat "/sys/bus/pci/devices/$2/vendor") ))
 	did=$(( $(cat "/sys/bus/pci/devices/$2/device") ))
 	out="$(lv qemu-monitor-command "$LV_DOM" '{"execute":"query-pci"}' 2>&1)"
-	expect_ok "$1: the VF ($vid:$did) with a memory BAR $([ "${3:-1}" = 1 ] && echo "is" || echo "is not") there" \
+	expect_ok "$1: the VF ($vid:$did) with a memory BAR is there" \
 		python3 -c 'import json,sys
 d = json.loads(sys.argv[1])
 vid, did = int(sys.argv[2]), int(sys.argv[3])
@@ -186,8 +178,7 @@ def walk(devs):
         yield from walk(x.get("pci_bridge", {}).get("devices", []))
 devs = list(walk([x for b in d["return"] for x in b["devices"]]))
 hit = [x for x in devs if x["id"]["vendor"] == vid and x["id"]["device"] == did]
-has = bool(hit) and any(r["type"] == "memory" for r in hit[0]["regions"])
-sys.exit(0 if has == (sys.argv[4] == "1") else 1)' "$out" "$vid" "$did" "${3:-1}" ||
+sys.exit(0 if hit and any(r["type"] == "memory" for r in hit[0]["regions"]) else 1)' "$out" "$vid" "$did" ||
 		{ echo "# query-pci: ${out:0:400}"; return 1; }
 }
 
