@@ -12,7 +12,8 @@
 //!
 //! QEMU connects to the socket (`-qtest unix:PATH`, as libqtest does), so this listens
 //! first: for a QEMU it starts itself, or for one another program starts (libvirt, with the
-//! qtest option in the domain's `<qemu:commandline>`). Every command is answered by a line `OK [value]` (or `FAIL ...`, `ERR ...`).
+//! qtest option in the domain's `<qemu:commandline>`). Every command is answered by a line
+//! `OK [value]` (or `FAIL ...`, `ERR ...`).
 
 use crate::vfio::{Error, Result};
 use std::io::{self, BufRead, BufReader, Write};
