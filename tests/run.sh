@@ -70,16 +70,16 @@ mkdir -p "$out"
 # minutes under TCG. Kept in $MPW_CACHE between runs, handed to each VM in its output
 # directory and taken back after it; libvirt itself checks that they are still valid.
 lv_caps="$MPW_CACHE/libvirt-caps"
-caps_in() {
-	mkdir -p "$out/libvirt-caps"
-	cp "$lv_caps"/*.xml "$out/libvirt-caps/" 2> /dev/null || true
+caps_in() { # OUT
+	mkdir -p "$1/libvirt-caps"
+	cp "$lv_caps"/*.xml "$1/libvirt-caps/" 2> /dev/null || true
 }
 caps_out() { # OUT
 	compgen -G "$1/libvirt-caps/*.xml" > /dev/null || return 0
 	mkdir -p "$lv_caps"
 	cp "$1"/libvirt-caps/*.xml "$lv_caps/"
 }
-caps_in
+caps_in "$out"
 say "booting the test VM (debug kernel under TCG: about a minute to boot); output follows"
 mpw_vm_follow "$out"
 vm_rc=0
@@ -111,7 +111,7 @@ while { [ -f "$out/stalled.txt" ] || [ -f "$out/died.txt" ]; } &&
 		"($(grep -c '^ok\|^not ok' "$out/resume.tap") results kept)"
 	echo "$earlier" >> "$root/out/earlier-runs.txt"
 	caps_out "$earlier"
-	caps_in
+	caps_in "$out"
 	vm_rc=0
 	mpw_vm_run "$out" "${MPW_TEST_TIMEOUT:-3600}" "$guest_cmd" || vm_rc=$?
 	echo "the VM stalled or ended early $retries time(s); resumed in a fresh VM each time:" \
