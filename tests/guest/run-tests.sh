@@ -7,6 +7,7 @@
 #                       a result that never comes is a failure
 #   integration.tap     ok/not ok per test, with the expected/saw diagnostics of failures
 #   kmemleak.txt        kmemleak's report after the tests (empty when nothing leaked)
+#   steps/NAME.out      each step's output (a passing test's too)
 #   run-tests.done      written last: without it, the run ended early
 # (vm-wrapper.sh saves the kernel log, which holds the KTAP of the KUnit suites.)
 #
@@ -37,10 +38,13 @@ rm -f "$out/run-tests.done"
 : > "$tap"
 tmpd="$(mktemp -d)"
 n=0
+mkdir -p "$out/steps"
 record() { # RESULT NAME DIAG_FILE...
 	local rc="$1" name="$2"
 	shift 2
 	n=$((n + 1))
+	# Every step's whole output, passed or not, for reading afterwards.
+	cat "$@" > "$out/steps/$name.out" 2>/dev/null
 	if [ "$rc" = 0 ]; then
 		echo "ok $n $name" >> "$tap"
 		echo "[test] ok $n $name"
