@@ -127,9 +127,11 @@
 //!   reset-race <sysfs> ioctl|flr <n>
 //!       a thread reads BAR0 at 0 through an mmap in a tight loop while this one makes <n>
 //!       resets (VFIO_DEVICE_RESET, or Initiate-FLR written to PCIe DEVCTL through region 7),
-//!       30 ms apart: `resets=`, `reset_errors=`, `resets_long=` (> 50 ms), `reset_ms_max=`,
-//!       `reads_total=`, `reads_mid_reset=` (reads that completed inside a long reset, more
-//!       than 20 ms from either end), `max_read_ms=` (longest single read)
+//!       30 ms apart: `resets=`, `reset_errors=`, `reset_<i>=<ms>ms,held=<ms>ms@+<ms>ms,reads=<n>`
+//!       (each call's length; its longest stretch with no read completing, and where that
+//!       began; the reads completed within it), `resets_flr_long=` (calls of at least FLR's
+//!       100 ms wait), `resets_not_held=` (of those, the ones with no stretch of 90 ms),
+//!       `reset_ms_max=`, `reads_total=`, `max_read_ms=` (longest single read)
 //!   whole-bar-mmap <sysfs> <region>
 //!       the region info (`size=`, `flags=`, `caps=`: capability IDs of the region info chain,
 //!       comma-separated), an mmap of the whole region (`mmap=ok|<errno>`), and a read of the
@@ -857,10 +859,17 @@ fn reset_race(sysfs: &str, kind: &str, n: usize) -> vfio::Result<()> {
     let r = probe::reset_race(&dev, &map, 0, kind, n)?;
     println!("resets={}", r.resets);
     println!("reset_errors={}", r.reset_errors.join(","));
-    println!("resets_long={}", r.resets_long);
-    println!("reset_ms_max={}", r.reset_ms_max);
+    for (i, s) in r.spans.iter().enumerate() {
+        println!("reset_{i}={}ms,held={}ms@+{}ms,reads={}", s.ms, s.held_ms, s.held_from_ms, s.reads);
+    }
+    let flr_long: Vec<_> = r.spans.iter().filter(|s| s.ms >= probe::FLR_WAIT.as_millis()).collect();
+    println!("resets_flr_long={}", flr_long.len());
+    println!(
+        "resets_not_held={}",
+        flr_long.iter().filter(|s| s.held_ms < probe::HELD.as_millis()).count()
+    );
+    println!("reset_ms_max={}", r.spans.iter().map(|s| s.ms).max().unwrap_or(0));
     println!("reads_total={}", r.reads_total);
-    println!("reads_mid_reset={}", r.reads_mid_reset);
     println!("max_read_ms={}", r.max_read_us / 1000);
     println!("value_after={:#x}", map.read_u32(0));
     Ok(())
