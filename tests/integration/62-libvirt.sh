@@ -7,8 +7,9 @@
 # nested TCG cannot boot a guest in useful time), its QEMU has the device (query-pci), and the
 # device works for the domain's guest: the test client plays that guest through a qtest socket
 # the domain's `<qemu:commandline>` gives QEMU (config cycles, BARs, Identify by DMA into the
-# domain's RAM, the MSI-X message). Destroyed and started again, it works again. (Hot-plug with
-# attach-device/detach-device: not yet; the client's `eject` guest is ready for it.)
+# domain's RAM, the MSI-X message). Destroyed and started again, it works again, and a second
+# mdev is hot-plugged into the running (paused) domain with attach-device and unplugged with
+# detach-device, the client ejecting the slot as the guest's ACPI hot-plug handler.
 #
 # libvirtd is started by the first test that needs it (lv_up) and stopped by the last test of
 # the file. Its QEMU capabilities take minutes to probe under TCG: libvirt's own cache of
@@ -101,7 +102,7 @@ test_libvirt_nodedev_lists_types_and_makes_mdevs() {
 		expect_file "the mdev libvirt started" "/sys/bus/mdev/devices/$u" &&
 		expect_eq "its type" mpw_sample-vf "$(basename "$(readlink "/sys/bus/mdev/devices/$u/mdev_type")")" &&
 		expect_eq "available_instances" 0 \
-			"$(cat "/sys/class/mdev_bus/$vf/mdev_supported_types/mpw_sample-vf/available_instances")" &&
+			"$(< "/sys/class/mdev_bus/$vf/mdev_supported_types/mpw_sample-vf/available_instances")" &&
 		expect_ok "mdevctl knows it (libvirt went through mdevctl)" \
 			grep -q "$u" <<< "$(mdevctl list --defined)" &&
 		expect_ok "nodedev-destroy" lv nodedev-destroy "$mdev" &&
@@ -116,7 +117,9 @@ test_libvirt_nodedev_lists_types_and_makes_mdevs() {
 }
 
 # lv_domain_xml UUID SOCKET: a TCG q35 domain with the admin's `<hostdev>` of the mdev UUID, at
-# 04.0 of its bus 0 (where the qtest guest looks for it), and QEMU's qtest socket.
+# 04.0 of its bus 0 (where the qtest guest looks for it), a free PCIe root port (bus 1) for
+# hot-plug, and QEMU's qtest socket. (No USB controller: libvirt would put q35's default one
+# on that root port.)
 lv_domain_xml() {
 	cat <<-EOF
 	<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
@@ -129,6 +132,8 @@ lv_domain_xml() {
 	      <source><address uuid='$1'/></source>
 	      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>
 	    </hostdev>
+	    <controller type='pci' index='1' model='pcie-root-port'/>
+	    <controller type='usb' model='none'/>
 	    <memballoon model='none'/>
 	  </devices>
 	  <qemu:commandline>
@@ -139,36 +144,51 @@ lv_domain_xml() {
 	EOF
 }
 
-# lv_start_and_drive VF PF_IDENTIFY SOCKET WHAT: `virsh start --paused` with the test client
-# listening on the domain's qtest socket as its guest; checks what the guest saw.
+# lv_start_and_drive VF PF_IDENTIFY SOCKET WHAT [eject]: `virsh start --paused` with the test
+# client listening on the domain's qtest socket as its guest; checks what the guest saw. With
+# eject, the guest then stays as the domain's ACPI hot-plug handler: its pid is left in
+# LV_GUEST, its output in SOCKET.out.
 lv_start_and_drive() {
 	local vf="$1" pf_id="$2" sock="$3" what="$4" out rc=0 pid
 	rm -f "$sock" "$sock.out"
-	"$MPW_CLIENT" qtest-nvme-listen "$sock" 200 0x20 > "$sock.out" 2>&1 &
+	"$MPW_CLIENT" qtest-nvme-listen "$sock" 200 0x20 ${5:+eject 300} > "$sock.out" 2>&1 &
 	pid=$!
-	wait_until 30 test -S "$sock" || { echo "# the client did not listen: $(cat "$sock.out")"; kill $pid; return 1; }
+	LV_GUEST=$pid
+	wait_until 30 test -S "$sock" || { echo "# the client did not listen: $(< "$sock.out")"; kill $pid; return 1; }
 	out="$(lv start --paused "$LV_DOM" 2>&1)" || {
 		echo "# $what: virsh start --paused: $out"
 		kill $pid 2>/dev/null; wait $pid
 		return 1
 	}
-	wait $pid || rc=$?
-	out="$(cat "$sock.out")"
+	if [ -n "${5:-}" ]; then
+		# Until it has driven the device (or ended early: then its status).
+		wait_until 200 lv_guest_driven "$sock.out" $pid
+		kill -0 $pid 2>/dev/null || { wait $pid; rc=$?; [ $rc != 0 ] || rc=1; }
+	else
+		wait $pid || rc=$?
+	fi
+	out="$(< "$sock.out")"
 	[ $rc = 0 ] || { echo "# $what: mpw-vfio-client qtest-nvme-listen (exit $rc):"; sed 's/^/#   /' <<< "$out"; return 1; }
 	expect_eq "$what: the qtest peer is the domain's QEMU" \
 		"$(cat "/run/libvirt/qemu/$LV_DOM.pid" 2>/dev/null)" "$(kv qemu_pid "$out")" || return 1
 	expect_guest_drove "$vf" "$pf_id" "$out" || return 1
-	lv_pci_has "$what: query-pci" "$vf"
+	lv_pci_count "$what: query-pci" "$vf" 1
 }
 
-# lv_pci_has WHAT BDF: the domain's QEMU has a PCI device with BDF's vendor and device IDs and
-# a memory BAR, on any of its buses (query-pci through virsh qemu-monitor-command).
-lv_pci_has() {
+# lv_guest_driven OUT PID: the guest (PID, its output OUT) has driven the device and now
+# watches for eject requests, or has ended.
+lv_guest_driven() {
+	grep -q '^guest_eject_watch=1' "$1" || ! kill -0 "$2" 2>/dev/null
+}
+
+# lv_pci_count WHAT BDF N: the domain's QEMU has N PCI devices with BDF's vendor and device
+# IDs and a memory BAR, on any of its buses (query-pci through virsh qemu-monitor-command).
+lv_pci_count() {
 	local out vid did
-	vid=$(( $(cat "/sys/bus/pci/devices/$2/vendor") ))
-	did=$(( $(cat "/sys/bus/pci/devices/$2/device") ))
+	vid=$(( $(< "/sys/bus/pci/devices/$2/vendor") ))
+	did=$(( $(< "/sys/bus/pci/devices/$2/device") ))
 	out="$(lv qemu-monitor-command "$LV_DOM" '{"execute":"query-pci"}' 2>&1)"
-	expect_ok "$1: the VF ($vid:$did) with a memory BAR is there" \
+	expect_ok "$1: $3 device(s) $vid:$did with a memory BAR" \
 		python3 -c 'import json,sys
 d = json.loads(sys.argv[1])
 vid, did = int(sys.argv[2]), int(sys.argv[3])
@@ -177,44 +197,100 @@ def walk(devs):
         yield x
         yield from walk(x.get("pci_bridge", {}).get("devices", []))
 devs = list(walk([x for b in d["return"] for x in b["devices"]]))
-hit = [x for x in devs if x["id"]["vendor"] == vid and x["id"]["device"] == did]
-sys.exit(0 if hit and any(r["type"] == "memory" for r in hit[0]["regions"]) else 1)' "$out" "$vid" "$did" ||
+hit = [x for x in devs if x["id"]["vendor"] == vid and x["id"]["device"] == did
+       and any(r["type"] == "memory" for r in x["regions"])]
+sys.exit(0 if len(hit) == int(sys.argv[4]) else 1)' "$out" "$vid" "$did" "$3" ||
 		{ echo "# query-pci: ${out:0:400}"; return 1; }
 }
 
-test_libvirt_starts_a_domain_with_an_mdev_hostdev() {
-	local vf="${NVME_VFS[0]}" dev u out rc=0 mark tool="$MPW_ROOT/tools/mpw-vfio-container"
-	local sock=/tmp/mpw-lv-qtest.sock pf_id
-	lv_up || return 1
-	pf_id="$(nvme id-ctrl "$NVME_CTRL" 2>&1)"
+lv_hostdevs() {
+	lv dumpxml "$LV_DOM" | grep -c "<hostdev "
+}
+
+lv_hostdevs_are() {
+	[ "$(lv_hostdevs)" = "$1" ]
+}
+
+# lv_hotplug VF SOCKET: with the domain running (paused) and its guest (LV_GUEST) watching for
+# eject requests, VF's mdev is hot-plugged into the free root port (attach-device --live) and
+# unplugged (detach-device --live): QEMU asks the guest to give the slot up, the guest ejects
+# it, and libvirt hears QEMU's DEVICE_DELETED.
+lv_hotplug() {
+	local vf="$1" sock="$2" dev rc=0 out
 	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; echo "# wrapping $vf failed"; return 1; }
-	u="$(basename "$dev")"
-	lv_domain_xml "$u" "$sock" > "/tmp/$LV_DOM.xml"
-	lv define "/tmp/$LV_DOM.xml" > /dev/null || { mdev_off "$dev" "$vf"; return 1; }
-	# The stock type1 /dev/vfio/vfio: refused, and the kernel says what to do. (QEMU connects
-	# its qtest socket before it opens the device: something must listen.)
+	printf '%s' "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>" \
+		"<source><address uuid='$(basename "$dev")'/></source>" \
+		"<address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></hostdev>" \
+		> "/tmp/$LV_DOM-hostdev.xml"
+	expect_ok "virsh attach-device --live" lv attach-device "$LV_DOM" "/tmp/$LV_DOM-hostdev.xml" --live &&
+		expect_eq "hostdevs in the live XML after attach-device" 2 "$(lv_hostdevs)" &&
+		lv_pci_count "after attach-device" "$vf" 2 &&
+		expect_ok "virsh detach-device --live" lv detach-device "$LV_DOM" "/tmp/$LV_DOM-hostdev.xml" --live &&
+		expect_ok "the live XML loses it (libvirt saw DEVICE_DELETED)" \
+			wait_until 60 lv_hostdevs_are 1 &&
+		lv_pci_count "after detach-device" "$vf" 1 || rc=1
+	wait_until 30 lv_guest_driven "$sock.out" "$LV_GUEST"
+	out="$(< "$sock.out")"
+	[ $rc != 0 ] || expect_eq "slots the guest ejected" 1 "$(kv ejects "$out")" || rc=1
+	[ $rc != 0 ] || echo "# hot-plug: bridges $(kv guest_bridges "$out"); the guest ejected (bsel:slots) $(kv ejected "$out")"
+	[ $rc = 0 ] || { echo "# the guest:"; sed 's/^/#   /' <<< "$(grep -v '^guest_\|^identify_\|^qemu_' <<< "$out")"; }
+	# The domain lets the device go only with the slot (or when it is destroyed).
+	[ $rc = 0 ] || lv destroy "$LV_DOM" > /dev/null 2>&1
+	mdev_off "$dev" "$vf"
+	[ $rc = 0 ] || return 1
+	expect_eq "$vf back on nvme" nvme "$(pci_driver "$vf")"
+}
+
+# lv_wrap_and_define VF SOCKET: VF's mdev (its sysfs path printed) in the domain, defined.
+lv_wrap_and_define() {
+	local dev
+	dev="$(mdev_on "$1")" || { mdev_off "" "$1"; echo "# wrapping $1 failed" >&2; return 1; }
+	lv_domain_xml "$(basename "$dev")" "$2" > "/tmp/$LV_DOM.xml"
+	lv define "/tmp/$LV_DOM.xml" > /dev/null || { mdev_off "$dev" "$1"; return 1; }
+	echo "$dev"
+}
+
+# The stock type1 /dev/vfio/vfio: refused, and the kernel says what to do.
+test_libvirt_refuses_a_domain_without_the_opt_in() {
+	local vf="${NVME_VFS[0]}" dev out rc=0 mark holder sock=/tmp/mpw-lv-qtest.sock
+	lv_up || return 1
+	dev="$(lv_wrap_and_define "$vf" "$sock")" || return 1
+	# (QEMU connects its qtest socket before it opens the device: something must listen.)
+	rm -f "$sock"
 	"$MPW_CLIENT" qtest-nvme-listen "$sock" 120 - > /dev/null 2>&1 &
-	local holder=$!
+	holder=$!
 	wait_until 30 test -S "$sock"
 	mark="mpw-test-lv-$RANDOM"; echo "$mark" > /dev/kmsg
 	out="$(lv start --paused "$LV_DOM" 2>&1)" || rc=$?
 	kill $holder 2>/dev/null; wait $holder 2>/dev/null
+	lv destroy "$LV_DOM" > /dev/null 2>&1
+	lv undefine "$LV_DOM" > /dev/null
+	mdev_off "$dev" "$vf"
 	expect_ne "virsh start on the type1 container: status" 0 "$rc" &&
 		expect_ok "the kernel message names the opt-in" \
-			grep -q "legacy VFIO container: .*mpw-vfio-container enable" <<< "$(dmesg_since "$mark")" || {
-		echo "# virsh start: $out"
-		lv destroy "$LV_DOM" > /dev/null 2>&1; lv undefine "$LV_DOM" > /dev/null; mdev_off "$dev" "$vf"
-		return 1
-	}
+			grep -q "legacy VFIO container: .*mpw-vfio-container enable" <<< "$(dmesg_since "$mark")" ||
+		{ echo "# virsh start: $out"; return 1; }
 	echo "# virsh start without the opt-in: $(tail -1 <<< "$out")"
+	expect_eq "VF back on nvme" nvme "$(pci_driver "$vf")"
+}
+
+# With the opt-in: started, driven by its guest, destroyed, started and driven again, and a
+# second mdev hot-plugged and unplugged.
+test_libvirt_starts_and_hotplugs_mdev_hostdevs() {
+	local vf="${NVME_VFS[0]}" dev rc=0 tool="$MPW_ROOT/tools/mpw-vfio-container"
+	local sock=/tmp/mpw-lv-qtest.sock pf_id
+	lv_up || return 1
+	pf_id="$(nvme id-ctrl "$NVME_CTRL" 2>&1)"
+	dev="$(lv_wrap_and_define "$vf" "$sock")" || return 1
 	"$tool" enable > /dev/null
-	rc=0
 	lv_start_and_drive "$vf" "$pf_id" "$sock" "started" && {
 		lv destroy "$LV_DOM" > /dev/null
-		lv_start_and_drive "$vf" "$pf_id" "$sock" "started again after destroy"
+		lv_start_and_drive "$vf" "$pf_id" "$sock" "started again after destroy" eject &&
+			lv_hotplug "${NVME_VFS[1]}" "$sock"
 	} || rc=1
 	[ $rc = 0 ] || echo "# libvirt's QEMU log: $(tail -5 "/var/log/libvirt/qemu/$LV_DOM.log")"
 	lv destroy "$LV_DOM" > /dev/null 2>&1
+	kill "$LV_GUEST" 2>/dev/null; wait "$LV_GUEST" 2>/dev/null
 	lv undefine "$LV_DOM" > /dev/null
 	"$tool" disable > /dev/null
 	mdev_off "$dev" "$vf"

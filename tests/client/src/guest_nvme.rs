@@ -123,12 +123,34 @@ pub fn run_listening(sock: &str, wait: Duration, devfn: Option<u8>, eject: Optio
     let mut qt = Qtest::listen(sock, wait)?;
     println!("qtest=connected");
     println!("qemu_pid={}", qt.pid());
+    number_bridges(&mut qt)?;
     if let Some(devfn) = devfn {
         drive(&mut qt, devfn, start)?;
     }
     if let Some(limit) = eject {
         eject_requested(&mut qt, limit)?;
     }
+    Ok(())
+}
+
+/// Gives each bridge on bus 0 (a PCIe root port) a bus of its own, 1 up, as firmware does
+/// before any guest runs: until then QEMU reaches nothing behind it (nor lists it in
+/// `query-pci`). Prints `guest_bridges=<devfn>:<bus>,...`.
+fn number_bridges(qt: &mut Qtest) -> Result<()> {
+    let mut bridges = Vec::new();
+    let mut next: u32 = 1;
+    for devfn in 0..=255u8 {
+        let mut cfg = PciConfig { qt: &mut *qt, devfn };
+        if cfg.read32(0x00)? == 0xffff_ffff || cfg.read8(0x0e)? & 0x7f != 1 {
+            continue;
+        }
+        // Primary 0, secondary and subordinate `next`; the secondary latency timer kept.
+        let keep = cfg.read32(0x18)? & 0xff00_0000;
+        cfg.write32(0x18, keep | next << 16 | next << 8)?;
+        bridges.push(format!("{devfn:#04x}:{next}"));
+        next += 1;
+    }
+    println!("guest_bridges={}", bridges.join(","));
     Ok(())
 }
 

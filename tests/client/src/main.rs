@@ -40,7 +40,9 @@
 //!       the same guest for a QEMU another program starts (libvirt: `-qtest unix:<socket>` in
 //!       the domain's `<qemu:commandline>`): listen on <socket> (mode 0666), print
 //!       `qtest_listening=<socket>`, wait up to <seconds> for QEMU to connect (`qemu_pid=` is
-//!       the peer's, from SO_PEERCRED), then as qtest-nvme (`-`: no function to drive)
+//!       the peer's, from SO_PEERCRED), give each bridge on bus 0 a bus number as firmware
+//!       does (`guest_bridges=<devfn>:<bus>,...`), then as qtest-nvme (`-`: no function to
+//!       drive)
 //!   qtest-nvme-listen <socket> <seconds> <devfn> eject <seconds>
 //!       then stay, up to the last <seconds>, as the guest's ACPI PCI hot-plug handler: eject
 //!       the first slot QEMU asks the guest to give up (`device_del`, `virsh detach-device`)
