@@ -63,7 +63,7 @@ first_ctrl() {
 igb_pf="$(pci_find 8086 10c9 | head -1)"
 [ -n "$igb_pf" ] || die "no igb PF (8086:10c9)"
 [ "$(pci_driver "$igb_pf")" = igb ] || die "igb PF $igb_pf not bound to igb"
-if [ "$(cat "/sys/bus/pci/devices/$igb_pf/sriov_numvfs")" != 2 ]; then
+if [ "$(< "/sys/bus/pci/devices/$igb_pf/sriov_numvfs")" != 2 ]; then
 	say "igb PF $igb_pf: creating 2 VFs"
 	step "echo 2 > $igb_pf/sriov_numvfs" write 2 "/sys/bus/pci/devices/$igb_pf/sriov_numvfs"
 fi
@@ -87,7 +87,7 @@ pf_admin() {
 	wait_live "$pf_ctrl" "NVMe PF controller"
 	step "$desc" nvme "$@"
 }
-if [ "$(cat "$pfs/sriov_numvfs")" != 2 ]; then
+if [ "$(< "$pfs/sriov_numvfs")" != 2 ]; then
 	say "NVMe PF $nvme_pf ($nvme_ctrl): assigning flexible resources to 2 secondary controllers"
 	# Secondary controller IDs, in VF order, from the primary's Secondary Controller List.
 	# Plain output: "SCID : Secondary Controller Identifier : 0x0001", then "VFN ... : 0x0001".

@@ -20,17 +20,17 @@ sample_check_vf() {
 	local vf="$1" uuid dev rc=0
 	shift
 	sample_wrap "$vf" || return 1
-	expect_eq "device_api" vfio-pci "$(cat "$T/device_api")" || return 1
-	expect_eq "type name" "Whole VF, passed through" "$(cat "$T/name")" || return 1
+	expect_eq "device_api" vfio-pci "$(< "$T/device_api")" || return 1
+	expect_eq "type name" "Whole VF, passed through" "$(< "$T/name")" || return 1
 	expect_eq "type description" \
 		"The whole function: BARs mapped, DMA through the user's iommufd IOAS" \
-		"$(cat "$T/description")" || return 1
-	expect_eq "available_instances before create" 1 "$(cat "$T/available_instances")" || return 1
+		"$(< "$T/description")" || return 1
+	expect_eq "available_instances before create" 1 "$(< "$T/available_instances")" || return 1
 	uuid="$(uuidgen)"
 	echo "$uuid" > "$T/create" || { echo "# create failed"; return 1; }
 	dev="/sys/bus/mdev/devices/$uuid"
 	expect_file "mdev $uuid" "$dev" || return 1
-	expect_eq "available_instances with the mdev" 0 "$(cat "$T/available_instances")" || return 1
+	expect_eq "available_instances with the mdev" 0 "$(< "$T/available_instances")" || return 1
 	# One VF, one mdev: a second create must fail and change nothing.
 	if echo "$(uuidgen)" > "$T/create" 2>/dev/null; then
 		echo "# a second mdev was created on $vf"
@@ -62,7 +62,7 @@ sample_check_vf() {
 
 	echo 1 > "$dev/remove" || { echo "# remove failed"; return 1; }
 	expect_no_file "mdev gone after remove" "$dev" || return 1
-	expect_eq "available_instances after remove" 1 "$(cat "$T/available_instances")"
+	expect_eq "available_instances after remove" 1 "$(< "$T/available_instances")"
 }
 
 test_sample_wraps_nvme_vf() {

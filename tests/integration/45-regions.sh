@@ -75,7 +75,7 @@ test_remove_while_open_waits_for_close() {
 	# Blocks until the client closes the device (VFIO's request semantics).
 	echo 1 > "$dev/remove"
 	local after
-	after="$(cat "$log")"
+	after="$(< "$log")"
 	wait
 	unbind_override "$vf"
 	expect_ok "remove returned only after the client released the device" \

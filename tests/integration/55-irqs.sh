@@ -157,7 +157,7 @@ test_remove_while_open_signals_req() {
 	"$MPW_CLIENT" req-wait "$dev" 60 > "$log" 2>&1 &
 	pid=$!
 	if ! wait_held "$log" "$pid"; then
-		echo "# the client did not get hold of the device: $(cat "$log")"
+		echo "# the client did not get hold of the device: $(< "$log")"
 		kill "$pid" 2>/dev/null
 		wait "$pid"
 		rm -f "$log"
@@ -171,7 +171,7 @@ test_remove_while_open_signals_req() {
 	echo 1 > "$dev/remove"
 	t1="$(date +%s)"
 	wait "$pid" || rc=$?
-	out="$(cat "$log")"
+	out="$(< "$log")"
 	rm -f "$log"
 	if [ -e "$dev" ]; then mdev_off "$dev" "$vf"; else mdev_off "" "$vf"; fi
 	[ $rc = 0 ] || { echo "# mpw-vfio-client req-wait: $out"; return 1; }

@@ -92,7 +92,7 @@ test_aer_error_signals_the_err_eventfd() {
 	"$MPW_CLIENT" err-wait "$dev" 30 > "$log" 2>&1 &
 	pid=$!
 	if ! wait_held "$log" "$pid"; then
-		echo "# the client did not get hold of the device: $(cat "$log")"
+		echo "# the client did not get hold of the device: $(< "$log")"
 		kill "$pid" 2>/dev/null
 		wait "$pid"
 		rm -f "$log"
@@ -104,7 +104,7 @@ test_aer_error_signals_the_err_eventfd() {
 	inj="$("$MPW_CLIENT" aer-inject "$target" "${bit#0x}" 2>&1)" || rc=$?
 	wait "$pid" || rc=$?
 	type expect_splats_end > /dev/null 2>&1 && expect_splats_end aer
-	out="$(cat "$log")"
+	out="$(< "$log")"
 	rm -f "$log"
 	mdev_off "$dev" "$vf"
 	[ $rc = 0 ] || { echo "# aer-inject on $target ($bit): $inj; err-wait: $out"; return 1; }
@@ -128,7 +128,7 @@ check_revoked_by() {
 	"$MPW_CLIENT" revoke-wait "$dev" 30 > "$log" 2>&1 &
 	pid=$!
 	if ! wait_held "$log" "$pid"; then
-		echo "# the client did not get hold of the device: $(cat "$log")"
+		echo "# the client did not get hold of the device: $(< "$log")"
 		kill "$pid" 2>/dev/null
 		wait "$pid"
 		rm -f "$log"
@@ -137,9 +137,9 @@ check_revoked_by() {
 	t0=$SECONDS
 	run_limited 60 "$desc" "$@" || rc=$?
 	t1=$SECONDS
-	after="$(cat "$log")"
+	after="$(< "$log")"
 	wait "$pid" || rc=$?
-	out="$(cat "$log")"
+	out="$(< "$log")"
 	rm -f "$log"
 	[ $rc = 0 ] || { echo "# $desc (status $rc); client: $out"; return 1; }
 	expect_eq "$desc: the request eventfd was signalled" 1 "$(kv req_fired "$out")" || return 1

@@ -131,7 +131,7 @@ test_host_reset_of_an_open_device() {
 	sleep 3
 	echo 1 > "/sys/bus/pci/devices/$vf/reset" || rc=$?
 	wait $pid || rc=$?
-	out="$(cat "$MPW_OUT/host-reset.out")"
+	out="$(< "$MPW_OUT/host-reset.out")"
 	mdev_off "$dev" "$vf"
 	[ $rc = 0 ] || { echo "# host reset of $vf or mpw-vfio-client (status $rc): $out"; return 1; }
 	c="$(kv "read_0_$COUNTERS" "$out")"
