@@ -38,6 +38,11 @@ pf_ctrl_live() {
 	[ -e "${c[0]}" ] && read -r s < "${c[0]}/state" && [ "$s" = live ]
 }
 
+# nvme_ctrl_settled CTRL: the NVMe controller (sysfs) is live, or dead.
+nvme_ctrl_settled() {
+	grep -qxE 'live|dead|deleting|deleting \(no IO\)' "$1/state"
+}
+
 # nvme_vfs_back: best effort, QEMU took the secondary controllers offline when the PF's
 # controller was reset: online them again (nvme virt-mgmt, as setup-hw.sh) and reset the VFs'
 # controllers. Prints what it found as TAP diagnostics.
@@ -56,7 +61,9 @@ nvme_vfs_back() {
 	for vf in "${NVME_VFS[@]}"; do
 		v=("/sys/bus/pci/devices/$vf"/nvme/nvme*)
 		s=absent
-		[ -e "${v[0]}" ] && wait_until 30 grep -qx live "${v[0]}/state"
+		# (A controller the VF's driver disabled after its reset failed is dead for good: no
+		# use waiting for it.)
+		[ -e "${v[0]}" ] && wait_until 30 nvme_ctrl_settled "${v[0]}"
 		[ -e "${v[0]}" ] && read -r s < "${v[0]}/state"
 		echo "# NVMe VF $vf: driver $(pci_driver "$vf"), controller ${v[0]##*/} $s"
 	done
@@ -64,11 +71,11 @@ nvme_vfs_back() {
 
 test_pf_with_sriov_enabled_is_refused() {
 	local pf="$NVME_PF" pfs="/sys/bus/pci/devices/$NVME_PF" mark bound n log rc=0 i
-	expect_eq "$pf sriov_numvfs before" 2 "$(cat "$pfs/sriov_numvfs")" || return 1
+	expect_eq "$pf sriov_numvfs before" 2 "$(< "$pfs/sriov_numvfs")" || return 1
 	expect_eq "$pf driver before" nvme "$(pci_driver "$pf")" || return 1
 	mark="mpw-test-pf-$RANDOM"; echo "$mark" > /dev/kmsg
 	run_limited 60 "unbind nvme from $pf" sysfs_write "$pf" /sys/bus/pci/drivers/nvme/unbind || rc=1
-	n="$(cat "$pfs/sriov_numvfs")"
+	n="$(< "$pfs/sriov_numvfs")"
 	if [ $rc = 0 ] && [ "$n" = 2 ]; then
 		echo mpw_sample > "$pfs/driver_override"
 		run_limited 60 "probe $pf" sysfs_write "$pf" /sys/bus/pci/drivers_probe 2>/dev/null
@@ -88,7 +95,7 @@ test_pf_with_sriov_enabled_is_refused() {
 	expect_ok "the library said why" grep -q "refusing to wrap a PF with SR-IOV enabled" <<< "$log" || return 1
 	expect_eq "$pf back on nvme" nvme "$(pci_driver "$pf")" || return 1
 	expect_ok "$pf controller live again" pf_ctrl_live || return 1
-	expect_eq "$pf sriov_numvfs after" 2 "$(cat "$pfs/sriov_numvfs")" || return 1
+	expect_eq "$pf sriov_numvfs after" 2 "$(< "$pfs/sriov_numvfs")" || return 1
 	for i in 0 1; do
 		expect_eq "$pf virtfn$i" "${NVME_VFS[$i]}" "$(basename "$(readlink "$pfs/virtfn$i")")" || return 1
 		expect_eq "${NVME_VFS[$i]} driver" nvme "$(pci_driver "${NVME_VFS[$i]}")" || return 1
