@@ -44,12 +44,8 @@ tap="$out/integration.tap"
 } > "$out/expected-tests.txt"
 
 say() { echo "[bench] $*"; }
-n=0
 record() { # RESULT NAME LOG
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n $2" >> "$tap"; else
-		echo "not ok $n $2" >> "$tap"; tail -40 "$3" | sed 's/^/    # /' >> "$tap"; fi
-	say "$([ "$1" = 0 ] && echo ok || echo 'not ok') $2"
+	tap_record "$tap" bench "$@"
 }
 
 # emit REP MODE BENCH OUTPUT: the client's key=value lines into the raw results.
@@ -75,8 +71,7 @@ client_step() {
 	say "  $bench $mode: $(grep -E '_ns=' <<< "$o" | tr '\n' ' ')"
 }
 
-kmemleak=/sys/kernel/debug/kmemleak
-[ -w "$kmemleak" ] && { echo scan > "$kmemleak"; echo clear > "$kmemleak"; }
+kmemleak_forget
 log="$(mktemp)"
 stall_watch > /dev/null 2>&1 &
 watcher=$!
@@ -280,13 +275,8 @@ record "$rc" scale "$log"
 
 say "unloading the modules"
 bash "$root/tests/guest/load-modules.sh" --unload > "$log" 2>&1; record $? unload_modules "$log"
-if [ -w "$kmemleak" ]; then
-	say "kmemleak scan"
-	echo scan > "$kmemleak"; sleep 6; echo scan > "$kmemleak"
-	cat "$kmemleak" > "$out/kmemleak.txt"
-else
-	echo "kmemleak not available" > "$out/kmemleak.txt"
-fi
+say "kmemleak scan"
+kmemleak_report "$out/kmemleak.txt"
 kill "$watcher" 2>/dev/null
 rm -f "$log"
 touch "$out/run-tests.done"

@@ -441,3 +441,41 @@ wait_until() {
 		sleep 0.25
 	done
 }
+
+# --- The guest programs of `make stress` and `make bench` (tests/stress/guest.sh,
+# tests/bench/guest.sh) record their steps as TAP results for tests/check_results.py, and
+# judge kmemleak around them. (run-tests.sh records its own way, with a time limit per step.)
+
+# tap_record TAP WHO RESULT NAME LOG: result NAME (0: ok), numbered on from the last one
+# (tap_n), into the file TAP, with LOG's last 40 lines as the diagnostics of a failure; said
+# on stdout as `[WHO] ok NAME` or `[WHO] not ok NAME`.
+tap_n=0
+tap_record() {
+	local tap="$1" who="$2" rc="$3" name="$4" log="$5" verdict=ok
+	tap_n=$((tap_n + 1))
+	[ "$rc" = 0 ] || verdict="not ok"
+	echo "$verdict $tap_n $name" >> "$tap"
+	[ "$rc" = 0 ] || tail -40 "$log" | sed 's/^/    # /' >> "$tap"
+	echo "[$who] $verdict $name"
+}
+
+# kmemleak_forget: what kmemleak has found so far (boot's leftovers) no longer counts.
+kmemleak_forget() {
+	local k=/sys/kernel/debug/kmemleak
+	[ -w "$k" ] || return 0
+	echo scan > "$k"
+	echo clear > "$k"
+}
+
+# kmemleak_report FILE: kmemleak's report into FILE (empty when nothing leaked), after two
+# scans 6 s apart (an object is reported once it has looked unreferenced for a while), or
+# "kmemleak not available".
+kmemleak_report() {
+	local k=/sys/kernel/debug/kmemleak
+	if [ -w "$k" ]; then
+		echo scan > "$k"; sleep 6; echo scan > "$k"
+		cat "$k" > "$1"
+	else
+		echo "kmemleak not available" > "$1"
+	fi
+}

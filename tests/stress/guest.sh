@@ -13,15 +13,10 @@ export MPW_CLIENT="$root/tests/client/target/release/mpw-vfio-client"
 tap="$out/integration.tap"
 : > "$tap"
 printf '%s\n' setup_hw load_modules lifecycle fuzz unload_modules > "$out/expected-tests.txt"
-n=0
 record() { # RESULT NAME LOG
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n $2" >> "$tap"; else
-		echo "not ok $n $2" >> "$tap"; tail -40 "$3" | sed 's/^/    # /' >> "$tap"; fi
-	echo "[stress] $([ "$1" = 0 ] && echo ok || echo 'not ok') $2"
+	tap_record "$tap" stress "$@"
 }
-kmemleak=/sys/kernel/debug/kmemleak
-[ -w "$kmemleak" ] && { echo scan > "$kmemleak"; echo clear > "$kmemleak"; }
+kmemleak_forget
 log="$(mktemp)"
 # A stalled root file system is reported within a minute or so (lib.sh), and the host stops the VM.
 stall_watch > /dev/null 2>&1 &
@@ -54,12 +49,7 @@ mdev_off "${dev:-}" "$vf"
 record $rc fuzz "$log"
 
 bash "$root/tests/guest/load-modules.sh" --unload > "$log" 2>&1; record $? unload_modules "$log"
-if [ -w "$kmemleak" ]; then
-	echo scan > "$kmemleak"; sleep 6; echo scan > "$kmemleak"
-	cat "$kmemleak" > "$out/kmemleak.txt"
-else
-	echo "kmemleak not available" > "$out/kmemleak.txt"
-fi
+kmemleak_report "$out/kmemleak.txt"
 kill "$watcher" 2>/dev/null
 rm -f "$log"
 touch "$out/run-tests.done"
