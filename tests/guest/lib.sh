@@ -183,7 +183,7 @@ mdev_on() {
 	local t u drv="${2:-mpw_sample}"
 	bind_to "$drv" "$1" || return 1
 	t="/sys/class/mdev_bus/$1/mdev_supported_types/$drv-vf"
-	u="$(uuidgen)"
+	u="$(< /proc/sys/kernel/random/uuid)"
 	echo "$u" > "$t/create" || return 1
 	echo "/sys/bus/mdev/devices/$u"
 }
