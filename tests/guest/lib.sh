@@ -442,9 +442,10 @@ wait_until() {
 	done
 }
 
-# --- The guest programs of `make stress` and `make bench` (tests/stress/guest.sh,
-# tests/bench/guest.sh) record their steps as TAP results for tests/check_results.py, and
-# judge kmemleak around them. (run-tests.sh records its own way, with a time limit per step.)
+# --- The guest programs record their steps as TAP results for tests/check_results.py, and
+# judge kmemleak around them: tap_record for `make stress` and `make bench`
+# (tests/stress/guest.sh, tests/bench/guest.sh; run-tests.sh records its own way, with a time
+# limit per step); the kmemleak functions for all three.
 
 # tap_record TAP WHO RESULT NAME LOG: result NAME (0: ok), numbered on from the last one
 # (tap_n), into the file TAP, with LOG's last 40 lines as the diagnostics of a failure; said

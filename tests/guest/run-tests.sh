@@ -136,14 +136,10 @@ discover() {
 }
 
 # --- The run ---------------------------------------------------------------------------
-kmemleak=/sys/kernel/debug/kmemleak
-kmemleak_forget=""
-if [ -w "$kmemleak" ]; then
-	# Forget what boot left behind: only leaks from here on count. (A scan takes about a
-	# minute under TCG: it runs beside the hardware setup, and ends before the modules load.)
-	(echo scan > "$kmemleak"; echo clear > "$kmemleak") &
-	kmemleak_forget=$!
-fi
+# Forget what boot left behind: only leaks from here on count. (A scan takes about a minute
+# under TCG: it runs beside the hardware setup, and ends before the modules load.)
+kmemleak_forget &
+kmemleak_forgetting=$!
 
 # A stalled root file system is seen within a minute or so, whatever runs (lib.sh).
 stall_watch > /dev/null 2>&1 &
@@ -180,7 +176,7 @@ done < "$tmpd/discovered"
 	printf '%s\n' "${tests[@]}"
 	echo unload_modules
 } > "$expected"
-if [ -n "$kmemleak_forget" ] && ! wait_limited "$harness_limit" "$kmemleak_forget"; then
+if ! wait_limited "$harness_limit" "$kmemleak_forgetting"; then
 	echo "[test] the first kmemleak scan did not end in $harness_limit s"
 fi
 
@@ -249,17 +245,12 @@ done
 # everything.
 step unload_modules "$harness_limit" bash "$root/tests/guest/load-modules.sh" --unload
 
-if [ -w "$kmemleak" ]; then
-	echo "[test] kmemleak scan"
-	(echo scan > "$kmemleak"; sleep 6; echo scan > "$kmemleak"; cat "$kmemleak") \
-		> "$out/kmemleak.txt" 2>&1 &
-	pid=$!
-	if ! wait_limited "$harness_limit" "$pid"; then
-		stop_job "$pid" > /dev/null
-		echo "kmemleak scan timed out after $harness_limit s" > "$out/kmemleak.txt"
-	fi
-else
-	echo "kmemleak not available" > "$out/kmemleak.txt"
+echo "[test] kmemleak scan"
+kmemleak_report "$out/kmemleak.txt" &
+pid=$!
+if ! wait_limited "$harness_limit" "$pid"; then
+	stop_job "$pid" > /dev/null
+	echo "kmemleak scan timed out after $harness_limit s" > "$out/kmemleak.txt"
 fi
 kill "$watcher" 2>/dev/null
 rm -rf "$tmpd"
