@@ -128,10 +128,7 @@ lv_domain_xml() {
 	  <vcpu>1</vcpu>
 	  <os><type arch='x86_64' machine='q35'>hvm</type></os>
 	  <devices>
-	    <hostdev mode='subsystem' type='mdev' model='vfio-pci'>
-	      <source><address uuid='$1'/></source>
-	      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>
-	    </hostdev>
+	    $(lv_hostdev_xml "$1" 0x00 0x04)
 	    <controller type='pci' index='1' model='pcie-root-port'/>
 	    <controller type='usb' model='none'/>
 	    <memballoon model='none'/>
@@ -142,6 +139,13 @@ lv_domain_xml() {
 	  </qemu:commandline>
 	</domain>
 	EOF
+}
+
+# lv_hostdev_xml UUID BUS SLOT: the admin's `<hostdev>` of the mdev UUID, at BUS:SLOT.0.
+lv_hostdev_xml() {
+	printf '%s' "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>" \
+		"<source><address uuid='$1'/></source>" \
+		"<address type='pci' domain='0x0000' bus='$2' slot='$3' function='0x0'/></hostdev>"
 }
 
 # lv_start_and_drive VF PF_IDENTIFY SOCKET WHAT [eject]: `virsh start --paused` with the test
@@ -218,10 +222,8 @@ lv_hostdevs_are() {
 lv_hotplug() {
 	local vf="$1" sock="$2" dev rc=0 out
 	dev="$(mdev_on "$vf")" || { mdev_off "" "$vf"; echo "# wrapping $vf failed"; return 1; }
-	printf '%s' "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>" \
-		"<source><address uuid='$(basename "$dev")'/></source>" \
-		"<address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></hostdev>" \
-		> "/tmp/$LV_DOM-hostdev.xml"
+	# Into the free root port: bus 1.
+	lv_hostdev_xml "$(basename "$dev")" 0x01 0x00 > "/tmp/$LV_DOM-hostdev.xml"
 	expect_ok "virsh attach-device --live" lv attach-device "$LV_DOM" "/tmp/$LV_DOM-hostdev.xml" --live &&
 		expect_eq "hostdevs in the live XML after attach-device" 2 "$(lv_hostdevs)" &&
 		lv_pci_count "after attach-device" "$vf" 2 &&
