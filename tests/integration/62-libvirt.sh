@@ -7,9 +7,10 @@
 # nested TCG cannot boot a guest in useful time), its QEMU has the device (query-pci), and the
 # device works for the domain's guest: the test client plays that guest through a qtest socket
 # the domain's `<qemu:commandline>` gives QEMU (config cycles, BARs, Identify by DMA into the
-# domain's RAM, the MSI-X message). Destroyed and started again, it works again, and a second
-# mdev is hot-plugged into the running (paused) domain with attach-device and unplugged with
-# detach-device, the client ejecting the slot as the guest's ACPI hot-plug handler.
+# domain's RAM, the MSI-X message). Destroyed and started again (the next test), it works
+# again, and a second mdev is hot-plugged into the running (paused) domain with attach-device
+# and unplugged with detach-device, the client ejecting the slot as the guest's ACPI hot-plug
+# handler. Each domain test starts QEMU once: under TCG a start takes about 45 s.
 #
 # libvirtd is started by the first test that needs it (lv_up) and stopped by the last test of
 # the file. Its QEMU capabilities take minutes to probe under TCG: libvirt's own cache of
@@ -276,26 +277,48 @@ test_libvirt_refuses_a_domain_without_the_opt_in() {
 	expect_eq "VF back on nvme" nvme "$(pci_driver "$vf")"
 }
 
-# With the opt-in: started, driven by its guest, destroyed, started and driven again, and a
-# second mdev hot-plugged and unplugged.
-test_libvirt_starts_and_hotplugs_mdev_hostdevs() {
-	local vf="${NVME_VFS[0]}" dev rc=0 tool="$MPW_ROOT/tools/mpw-vfio-container"
-	local sock=/tmp/mpw-lv-qtest.sock pf_id
+# lv_opt_in_domain VF SOCKET: the opt-in enabled and VF's mdev defined in the domain (its
+# sysfs path printed).
+lv_opt_in_domain() {
+	"$MPW_ROOT/tools/mpw-vfio-container" enable > /dev/null || { echo "# mpw-vfio-container enable failed" >&2; return 1; }
+	lv_wrap_and_define "$1" "$2"
+}
+
+# lv_domain_gone VF DEV: the domain destroyed and undefined, its guest stopped, the opt-in
+# undone and VF's mdev DEV removed.
+lv_domain_gone() {
+	lv destroy "$LV_DOM" > /dev/null 2>&1
+	[ -z "${LV_GUEST:-}" ] || { kill "$LV_GUEST" 2>/dev/null; wait "$LV_GUEST" 2>/dev/null; }
+	lv undefine "$LV_DOM" > /dev/null
+	"$MPW_ROOT/tools/mpw-vfio-container" disable > /dev/null
+	[ -z "$2" ] || mdev_off "$2" "$1"
+}
+
+# With the opt-in: started, driven by its guest (Identify by DMA into the domain's RAM, the
+# MSI-X message), destroyed.
+test_libvirt_starts_a_domain_with_an_mdev_hostdev() {
+	local vf="${NVME_VFS[0]}" dev rc=0 sock=/tmp/mpw-lv-qtest.sock pf_id
 	lv_up || return 1
 	pf_id="$(nvme id-ctrl "$NVME_CTRL" 2>&1)"
-	dev="$(lv_wrap_and_define "$vf" "$sock")" || return 1
-	"$tool" enable > /dev/null
-	lv_start_and_drive "$vf" "$pf_id" "$sock" "started" && {
-		lv destroy "$LV_DOM" > /dev/null
-		lv_start_and_drive "$vf" "$pf_id" "$sock" "started again after destroy" eject &&
-			lv_hotplug "${NVME_VFS[1]}" "$sock"
-	} || rc=1
+	dev="$(lv_opt_in_domain "$vf" "$sock")" || { lv_domain_gone "$vf" ""; return 1; }
+	lv_start_and_drive "$vf" "$pf_id" "$sock" "started" || rc=1
 	[ $rc = 0 ] || echo "# libvirt's QEMU log: $(tail -5 "/var/log/libvirt/qemu/$LV_DOM.log")"
-	lv destroy "$LV_DOM" > /dev/null 2>&1
-	kill "$LV_GUEST" 2>/dev/null; wait "$LV_GUEST" 2>/dev/null
-	lv undefine "$LV_DOM" > /dev/null
-	"$tool" disable > /dev/null
-	mdev_off "$dev" "$vf"
+	lv_domain_gone "$vf" "$dev"
+	[ $rc = 0 ] || return 1
+	expect_eq "VF back on nvme" nvme "$(pci_driver "$vf")"
+}
+
+# The domain defined and started again: its guest drives the device again and stays as the
+# domain's ACPI hot-plug handler while a second mdev is hot-plugged and unplugged.
+test_libvirt_hotplugs_an_mdev_hostdev() {
+	local vf="${NVME_VFS[0]}" dev rc=0 sock=/tmp/mpw-lv-qtest.sock pf_id
+	lv_up || return 1
+	pf_id="$(nvme id-ctrl "$NVME_CTRL" 2>&1)"
+	dev="$(lv_opt_in_domain "$vf" "$sock")" || { lv_domain_gone "$vf" ""; return 1; }
+	lv_start_and_drive "$vf" "$pf_id" "$sock" "started" eject &&
+		lv_hotplug "${NVME_VFS[1]}" "$sock" || rc=1
+	[ $rc = 0 ] || echo "# libvirt's QEMU log: $(tail -5 "/var/log/libvirt/qemu/$LV_DOM.log")"
+	lv_domain_gone "$vf" "$dev"
 	# (The last test of the file.)
 	lv_down
 	[ $rc = 0 ] || return 1
