@@ -24,6 +24,7 @@ apt_pkgs=(
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod make gcc
 	nvme-cli pciutils uuid-runtime python3-venv xz-utils mdevctl dkms
+	libseccomp-dev libcap-ng-dev
 )
 backports_list=/etc/apt/sources.list.d/mdev-pci-wrap-bookworm-backports.sources
 
@@ -88,6 +89,16 @@ qemu-system-x86_64 --version | grep -q "version ${QEMU_VERSION_PREFIX}" ||
 if ! "$MPW_TOOLS/bin/bindgen" --version 2>/dev/null | grep -q " ${BINDGEN_VERSION}\$"; then
 	say "cargo install bindgen-cli ${BINDGEN_VERSION} (a few minutes)"
 	cargo install --locked --quiet --root "$MPW_TOOLS" "bindgen-cli@${BINDGEN_VERSION}"
+fi
+
+# --- virtiofsd from crates.io (pinned) ----------------------------------------------------
+# The test VM's root file system (the host's, read-only) goes over virtio-fs when virtme-ng
+# finds virtiofsd (scripts/vm.sh, docs/test-vm.md): Debian 12 does not package it. (Pinned
+# here, not in versions.sh: that file keys the kernel cache.)
+virtiofsd_version=1.14.0
+if ! "$MPW_TOOLS/bin/virtiofsd" --version 2>/dev/null | grep -q " ${virtiofsd_version}\$"; then
+	say "cargo install virtiofsd ${virtiofsd_version} (a few minutes)"
+	cargo install --locked --quiet --root "$MPW_TOOLS" "virtiofsd@${virtiofsd_version}"
 fi
 
 # --- virtme-ng from PyPI (pinned), in its own venv ----------------------------------------

@@ -20,7 +20,7 @@ MPW_VM_MEM="${MPW_VM_MEM:-2G}"
 MPW_VM_CPUS="${MPW_VM_CPUS:-2}"
 
 mpw_vm_qemu_opts() {
-	# event_idx=off on the 9p shares (virtme's root file system among them): QEMU's virtio-9p
+	# event_idx=off on the 9p shares, if any (MPW_VM_9P=1, below): QEMU's virtio-9p
 	# takes requests off its queue without re-checking the ring behind a full barrier after
 	# publishing its avail event, so with event-index notification suppression the guest can
 	# skip the kick for a request QEMU never sees, and every later kick is then suppressed too:
@@ -47,6 +47,21 @@ mpw_vm_qemu_opts() {
 	# MPW_VM_QEMU_EXTRA: more QEMU options for one run (make bench: a namespace in the NVMe
 	# subsystem for the VF's I/O, scripts/bench.sh).
 	echo "${o[*]}${MPW_VM_QEMU_EXTRA:+ $MPW_VM_QEMU_EXTRA}"
+}
+
+# The guest's file systems (the host's root, read-only, and the writable output directory)
+# go over virtio-fs: virtme-ng uses virtiofsd when it finds one (make deps installs it into
+# $MPW_TOOLS/bin, on PATH through env.sh). Over 9p, virtme's fallback, the guest's root file
+# system stopped for good a few times per hundred runs (docs/test-vm.md, "The silent guest
+# stall"), and every program start is slower. MPW_VM_9P=1 asks for 9p anyway (--force-9p).
+mpw_vm_fs_args() {
+	if [ "${MPW_VM_9P:-0}" = 1 ]; then
+		echo "--force-9p"
+	elif ! command -v virtiofsd > /dev/null; then
+		echo "vm.sh: no virtiofsd on PATH (make deps installs it into $MPW_TOOLS/bin);" \
+			"MPW_VM_9P=1 runs the VM over 9p instead" >&2
+		return 1
+	fi
 }
 
 # KVM is used only when asked for (MPW_KVM=1): nested KVM hangs on the machines this project
@@ -140,9 +155,11 @@ mpw_vm_run() {
 	# without the guest's status), and QEMU's own log of CPU resets (a triple fault says so).
 	qmpev="$qmp.events"
 	rm -f "$qmp" "$qmpev" "$out/qmp-events.txt" "$out/qemu-log.txt" "$out/died.txt"
-	# shellcheck disable=SC2046
+	local fs_args
+	fs_args="$(mpw_vm_fs_args)" || return 125
+	# shellcheck disable=SC2046,SC2086
 	timeout --foreground -k 10 "$timeout_s" \
-		vng --run "$MPW_KBUILD" $(mpw_vm_accel_args) --disable-microvm \
+		vng --run "$MPW_KBUILD" $(mpw_vm_accel_args) $fs_args --disable-microvm \
 			--user root --memory "$MPW_VM_MEM" --cpus "$MPW_VM_CPUS" \
 			--cwd "$MPW_ROOT" --rwdir "$out" --verbose \
 			--append="$append" --qemu-opts="$(mpw_vm_qemu_opts) -qmp unix:$qmp,server=on,wait=off -qmp unix:$qmpev,server=on,wait=off -d cpu_reset -D $out/qemu-log.txt -name mpw-test-vm,debug-threads=on" \
@@ -179,7 +196,7 @@ mpw_vm_run() {
 				"(load $(cut -d' ' -f1 /proc/loadavg) on the host); stopped" > "$out/stalled.txt"
 			echo "[vm] $(cat "$out/stalled.txt")" >&2
 			mpw_vm_stall_evidence "$out" "$qmp"
-			# QEMU's command line names the output directory (virtme's 9p mount of it).
+			# QEMU's command line names the output directory (virtme's mount of it).
 			pkill -TERM -f "virtme_initmount0=${out#/}" 2>/dev/null
 			break
 		fi
