@@ -44,6 +44,10 @@ make -s -C "$root" client > "$root/out/client.log" 2>&1 ||
 # private mount namespace: the host is not touched).
 static install bash "$here/host/install.sh"
 static dkms bash "$here/host/dkms.sh"
+# The user guide's host kernel: Debian's config + kernel/host.config (configured, not built).
+static host-kernel bash "$here/host/host-kernel.sh"
+# The user guide's package lists are the installer's.
+static guide bash "$here/host/guide.sh"
 
 say "harness self-tests"
 hlog="$root/out/harness.log"
