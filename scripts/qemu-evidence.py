@@ -48,8 +48,8 @@ def syscall(text):
     return text
 
 
-def threads(pid):
-    print(f"## QEMU threads (pid {pid})")
+def threads(pid, what="QEMU"):
+    print(f"## {what} threads (pid {pid})")
     try:
         tids = sorted(os.listdir(f"/proc/{pid}/task"), key=int)
     except OSError as e:
@@ -121,7 +121,9 @@ def virtio(qmp):
             except OSError as e:
                 print(f"    queue {q}: {e}")
                 continue
-            if not qs.get("inuse") and not qs.get("used-idx") and not qs.get("last-avail-idx"):
+            vhost = "user-fs" in (dev.get("name") or "")
+            if not vhost and not qs.get("inuse") and not qs.get("used-idx") and \
+                    not qs.get("last-avail-idx"):
                 idle += 1
                 continue
             keys = ("inuse", "vring-num", "last-avail-idx", "shadow-avail-idx", "used-idx",
@@ -144,22 +146,68 @@ def virtio(qmp):
             print(f"    ({idle} queue(s) never used)")
 
 
+def virtiofsd_pids(qemu_pid):
+    """The virtiofsd processes serving QEMU's vhost-user sockets (its command line's
+    `-chardev socket,...,path=P`)."""
+    try:
+        with open(f"/proc/{qemu_pid}/cmdline", "rb") as f:
+            args = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+    paths = {kv[5:] for a in args for kv in a.split(",") if kv.startswith("path=")}
+    found = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                c = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if c and c[0].endswith("virtiofsd") and paths & set(c):
+            found.append(p)
+    return found
+
+
+def guest_sysrq(qmp, keys):
+    """SysRq KEY for each KEY, typed on the guest's PS/2 keyboard (QMP send-key)."""
+    for k in keys:
+        try:
+            qmp.cmd("send-key", keys=[{"type": "qcode", "data": q} for q in ("alt", "sysrq", k)])
+            print(f"  sent SysRq {k}")
+        except OSError as e:
+            print(f"  (SysRq {k}: {e})")
+        time.sleep(0.5)
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__)
         return 2
     pid, sock = argv[1], argv[2]
     rounds = int(argv[3]) if len(argv) > 3 else 2
+    qmp = None
     for r in range(rounds):
         if r:
             time.sleep(5)
         print(f"# QEMU evidence, round {r + 1} of {rounds} ({time.strftime('%H:%M:%S')})")
         threads(pid)
+        for v in virtiofsd_pids(pid):
+            threads(v, "virtiofsd")
         try:
-            qmp = Qmp(sock)
+            # (QEMU's QMP socket takes one client at a time: one connection for everything.)
+            qmp = qmp or Qmp(sock)
             virtio(qmp)
         except (OSError, ValueError) as e:
             print(f"  (QMP {sock}: {e})")
+            qmp = None
+    print("# the guest's own view: SysRq w (blocked tasks), l (CPU backtraces), m (memory),"
+          " into its kernel log")
+    try:
+        guest_sysrq(qmp or Qmp(sock), ("w", "l", "m"))
+        time.sleep(float(os.environ.get("MPW_EVIDENCE_SETTLE", "15")))
+    except (OSError, ValueError) as e:
+        print(f"  (QMP {sock}: {e})")
     return 0
 
 

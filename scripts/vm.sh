@@ -80,7 +80,7 @@ mpw_vm_stall_evidence() {
 	local out="$1" qmp="$2" pid
 	pid="$(pgrep -f "qemu-system.*virtme_initmount0=${out#/}" | head -1)"
 	[ -n "$pid" ] || { echo "(no QEMU process found)" > "$out/qemu-evidence.txt"; return; }
-	timeout 60 python3 "$MPW_ROOT/scripts/qemu-evidence.py" "$pid" "$qmp" 2 \
+	timeout 90 python3 "$MPW_ROOT/scripts/qemu-evidence.py" "$pid" "$qmp" 2 \
 		> "$out/qemu-evidence.txt" 2>&1
 	echo "[vm] what QEMU was doing: $out/qemu-evidence.txt" >&2
 }

@@ -2,6 +2,7 @@
 """Self-tests of scripts/qemu-evidence.py against a real (paused) QEMU: the QMP commands it
 relies on exist in the QEMU the project installs, and it names QEMU's threads."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,8 @@ class QemuEvidence(unittest.TestCase):
 
     def run_tool(self, sock):
         return subprocess.run([sys.executable, str(TOOL), str(self.qemu.pid), sock, "1"],
-                              capture_output=True, text=True, timeout=60, check=True).stdout
+                              capture_output=True, text=True, timeout=60, check=True,
+                              env=dict(os.environ, MPW_EVIDENCE_SETTLE="0")).stdout
 
     def test_threads_and_virtio_queues(self):
         out = self.run_tool(self.sock)
@@ -45,6 +47,10 @@ class QemuEvidence(unittest.TestCase):
         self.assertRegex(out, r"virtio-rng \S+: status")
         # A queue the guest never used is counted, not listed.
         self.assertIn("(1 queue(s) never used)", out)
+        # The guest's own evidence: QEMU takes the SysRq keys (send-key exists and the
+        # machine has a keyboard).
+        for k in "wlm":
+            self.assertIn(f"sent SysRq {k}", out)
 
     def test_no_qmp_is_said_not_fatal(self):
         out = self.run_tool(self.sock + ".missing")
