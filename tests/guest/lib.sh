@@ -460,10 +460,35 @@ tap_record() {
 	echo "[$who] $verdict $name"
 }
 
-# kmemleak_forget: what kmemleak has found so far (boot's leftovers) no longer counts.
+# guest_cpu CPU_LINE...: how the guest's CPUs spent the time since CPU_LINE (the first line
+# of /proc/stat, read into an array then): user, system, idle, I/O wait, in seconds and
+# shares; then the processes that are still there, by their own CPU time.
+guest_cpu() {
+	local -a now
+	local names=(user nice system idle iowait irq softirq steal) i d total=0 hz
+	hz=$(getconf CLK_TCK)
+	shift # ("cpu")
+	read -r -a now < /proc/stat
+	for i in 1 2 3 4 5 6 7 8; do
+		total=$((total + now[i] - ${!i}))
+	done
+	[ $total -gt 0 ] || total=1
+	echo "# guest CPU time since the run began (all CPUs; $((total / hz)) s)"
+	for i in 1 2 3 4 5 6 7 8; do
+		d=$((now[i] - ${!i}))
+		printf '%-8s %6d s %3d%%\n' "${names[i - 1]}" $((d / hz)) $((100 * d / total))
+	done
+	echo "# processes still running, by their own CPU time"
+	ps -eo pid,cputime,args --sort=-cputime 2>/dev/null | cut -c1-150 | head -15
+}
+
+# kmemleak_forget: what kmemleak has found so far (boot's leftovers) no longer counts. Its
+# automatic scan (every 10 minutes, about a minute of a vCPU under TCG each) is turned off:
+# the only scans are this one and kmemleak_report's, which judge the run.
 kmemleak_forget() {
 	local k=/sys/kernel/debug/kmemleak
 	[ -w "$k" ] || return 0
+	echo scan=off > "$k"
 	echo scan > "$k"
 	echo clear > "$k"
 }

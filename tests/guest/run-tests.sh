@@ -12,7 +12,9 @@
 # (vm-wrapper.sh saves the kernel log, which holds the KTAP of the KUnit suites.)
 #
 # Each test function runs in its own process group under a time limit, MPW_TEST_STEP_TIMEOUT
-# seconds (default 300); the harness's own steps (hardware setup, module loading with the
+# seconds (default 300; a test file may ask for more for its tests with a line
+# `# mpw-test-limit: SECONDS`, below the host's 480 s stall watchdog: the libvirt tests, which
+# start QEMU through libvirt under TCG); the harness's own steps (hardware setup, module loading with the
 # KUnit suites, unloading, kmemleak scan) under MPW_HARNESS_STEP_TIMEOUT (default 900). On a
 # time-out the blocked tasks and the kernel log's tail go into the test's diagnostics, the
 # test is killed (or abandoned if it is stuck in the kernel) and the run goes on.
@@ -109,7 +111,7 @@ defined_tests() { # FILE
 # their own, parse_<file>). It runs beside the hardware setup: under TCG the programs it
 # starts take about a minute.
 discover() {
-	local f base found missed t
+	local f base found missed t limit
 	# shellcheck disable=SC2086 # the glob is to expand
 	for f in $tests_glob; do
 		[ -f "$f" ] || continue
@@ -132,10 +134,14 @@ discover() {
 		for t in $found $missed; do
 			printf 'test\t%s\t%s\n' "$f" "$t"
 		done
+		limit="$(sed -n 's/^# mpw-test-limit: \([0-9][0-9]*\)$/\1/p' "$f" | head -1)"
+		[ -z "$limit" ] || printf 'limit\t%s\t%s\n' "$f" "$limit"
 	done
 }
 
 # --- The run ---------------------------------------------------------------------------
+# Where the guest's CPU time goes (guest-cpu.txt, at the end): /proc/stat now and then.
+read -r -a cpu_start < /proc/stat
 # Forget what boot left behind: only leaks from here on count. (A scan takes about a minute
 # under TCG: it runs beside the hardware setup, and ends before the modules load.)
 kmemleak_forget &
@@ -160,10 +166,12 @@ if ! wait_limited "$harness_limit" "$discovering"; then
 	record 1 find_tests "$tmpd/discovery.limit"
 fi
 file_of=() tests=()
+declare -A file_limit=()
 while IFS=$'\t' read -r kind a b; do
 	case "$kind" in
 	parse) record 1 "$a" "$b" ;;
 	test) tests+=("$b") file_of+=("$a") ;;
+	limit) file_limit[$a]="$b" ;;
 	*) echo "[test] finding the tests: $kind $a $b" ;;
 	esac
 done < "$tmpd/discovered"
@@ -234,8 +242,10 @@ while [ $i -lt ${#tests[@]} ]; do
 		read -r -u "$MPW_TICK_FD" _
 	fi
 	echo "[test] running $t (${f##*/})"
+	limit="${file_limit[$f]:-0}"
+	[ "$limit" -gt "$test_limit" ] || limit="$test_limit"
 	# shellcheck disable=SC2016 # expanded by that bash
-	step "$t" "$test_limit" bash -c \
+	step "$t" "$limit" bash -c \
 		'. "$1/tests/guest/lib.sh"; [ -f "$MPW_HW_ENV" ] && . "$MPW_HW_ENV"; set +eu; . "$2"; "$3"' \
 		mpw-test "$root" "$f" "$t"
 	i=$((i + 1))
@@ -253,6 +263,7 @@ if ! wait_limited "$harness_limit" "$pid"; then
 	echo "kmemleak scan timed out after $harness_limit s" > "$out/kmemleak.txt"
 fi
 kill "$watcher" 2>/dev/null
+guest_cpu "${cpu_start[@]}" > "$out/guest-cpu.txt" 2>&1
 rm -rf "$tmpd"
 echo "[test] $n integration results in $tap"
 echo "complete: $n results" > "$out/run-tests.done"

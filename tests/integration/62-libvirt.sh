@@ -17,6 +17,9 @@
 # them is kept between runs (tests/run.sh hands it in and out as $MPW_OUT/libvirt-caps;
 # libvirt checks it against the binaries and the kernel, and probes again if it is stale).
 
+# A domain test starts QEMU through libvirt (about a minute under TCG) and drives it: more
+# than the default 300 s per test in a slow run (stop 14's CI stopped one at 300 s).
+# mpw-test-limit: 450
 LV_DOM=mpw-lv
 LV_CAPS=/var/cache/libvirt/qemu/capabilities
 
