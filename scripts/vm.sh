@@ -171,16 +171,31 @@ mpw_vm_run() {
 	# growing for MPW_VM_STALL seconds (default 480: longer than any test's own time limit)
 	# is stalled. It is stopped, and the run says so (stalled.txt) instead of waiting for the
 	# whole run's time-out.
-	local stall="${MPW_VM_STALL:-480}" last=0 size now quiet
+	# The guest's stall watcher (tests/guest/lib.sh, stall_watch) logs `mpw-alive` every 30 s
+	# while programs start: once it has, MPW_VM_ALIVE seconds (default 150) without one is a
+	# stall as well.
+	local stall="${MPW_VM_STALL:-480}" alive_limit="${MPW_VM_ALIVE:-150}" last=0 size now quiet
+	local alive=0 alive_at=0 n
 	quiet=$(date +%s)
 	rm -f "$out/stalled.txt"
 	while kill -0 $vm 2>/dev/null; do
 		sleep 15
-		# (Not the console, nor the heartbeat's lines in the kernel log: they go on in a
-		# guest whose tests are stuck.)
-		size=$(cat "$out/kmsg.txt" "$out/cmd.out" 2>/dev/null | grep -vc mpw-heartbeat)
+		# (Not the console, nor the heartbeat's or the watcher's lines in the kernel log: they
+		# go on in a guest whose tests are stuck.)
+		size=$(cat "$out/kmsg.txt" "$out/cmd.out" 2>/dev/null | grep -vc 'mpw-heartbeat\|mpw-alive')
 		now=$(date +%s)
-		if grep -q "mpw-harness: the guest cannot start programs" "$out/kmsg.txt" 2>/dev/null; then
+		n=$(grep -c mpw-alive "$out/kmsg.txt" 2>/dev/null)
+		[ "${n:-0}" = "$alive" ] || { alive=${n:-0} alive_at=$now; }
+		if [ "$alive" -gt 0 ] && [ ! -f "$out/cmd.rc" ] &&
+			[ $((now - alive_at)) -ge "$alive_limit" ]; then
+			echo "the guest stalled: its stall watcher has not said that a program could" \
+				"start for $((now - alive_at)) s (heartbeats on the console:" \
+				"$(grep -c mpw-heartbeat "$out/console.log")); stopped" > "$out/stalled.txt"
+			echo "[vm] $(cat "$out/stalled.txt")" >&2
+			mpw_vm_stall_evidence "$out" "$qmp"
+			pkill -TERM -f "virtme_initmount0=${out#/}" 2>/dev/null
+			break
+		elif grep -q "mpw-harness: the guest cannot start programs" "$out/kmsg.txt" 2>/dev/null; then
 			echo "the guest stalled: it cannot start programs any more (its root file" \
 				"system stopped answering; see the blocked tasks in kmsg.txt); stopped" \
 				> "$out/stalled.txt"

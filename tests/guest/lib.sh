@@ -286,16 +286,20 @@ exec_works() {
 }
 
 # stall_watch: runs for good (start it in the background): every 30 s, checks that the guest
-# can still start a program. When it cannot twice in a row (30 s each), the root file system
-# stopped answering: the blocked tasks and the virtio interrupts go to the kernel log with the
-# marker the host's watchdog stops the VM on, a minute after the stall instead of at the end
-# of the running test's time limit.
+# can still start a program, and says so in the kernel log (`mpw-alive`, at debug level: not
+# on the console). When it cannot twice in a row (30 s each), the root file system stopped
+# answering: the blocked tasks and the virtio interrupts go to the kernel log with the marker
+# the host's watchdog stops the VM on, a minute after the stall instead of at the end of the
+# running test's time limit. When the watcher itself cannot go on (session 10 saw a stall in
+# which no test's time limit fired either), the `mpw-alive` lines stop: the host's watchdog
+# takes that for a stall too (scripts/vm.sh, MPW_VM_ALIVE).
 stall_watch() {
 	local fails=0
 	while :; do
 		read -r -t 30 -u "$MPW_TICK_FD" _
 		if exec_works 30; then
 			fails=0
+			echo "<7>mpw-alive: a program started" > /dev/kmsg
 			continue
 		fi
 		fails=$((fails + 1))
