@@ -139,6 +139,9 @@ mpw_vm_run() {
 	# does not depend on re-arming a one-shot timer.
 	local append="intel_iommu=on iommu=pt kmemleak=on no5lvl loglevel=5 nohz=off highres=off"
 	append="$append kunit.filter_glob=mdev_pci_wrap*"
+	# MPW_VM_APPEND_EXTRA: more kernel parameters for one run (an experiment: later ones win,
+	# e.g. kmemleak=off).
+	append="$append${MPW_VM_APPEND_EXTRA:+ $MPW_VM_APPEND_EXTRA}"
 	# A QMP socket, for what QEMU was doing if the guest stalls (scripts/qemu-evidence.py).
 	local qmp qmpev
 	qmp="${TMPDIR:-/tmp}/mpw-qmp-$$-$RANDOM.sock"
