@@ -25,6 +25,29 @@
 //!       as cdev-open, then drive an NVMe controller: admin queues in IOAS-mapped memory,
 //!       Identify Controller by DMA (print `identify_*`); then unmap the data page's IOVA,
 //!       issue it again and print what happened (`after_unmap_*`)
+//!   igbvf-ping <sysfs device dir> <our IPv4> <peer IPv4> <count> [hold <seconds>]
+//!       as cdev-open, then drive an Intel 82576 VF as Linux's igbvf does (igbvf.rs) and
+//!       exchange frames with the PF's netdev (the igb switches VF-PF traffic internally):
+//!       VF reset (`reset=ok`), the PF mailbox's VF_RESET (`mbx_reset=ack|nack`,
+//!       `mbx_reset_mac=`), SET_MAC_ADDR of a locally administered address if the PF has
+//!       none for the VF (`mbx_set_mac=ack|skipped`, `mac_source=pf|own`, `mac=`), SET_LPE
+//!       and SET_MULTICAST (`mbx_set_lpe=`, `mbx_set_multicast=`), `link_up=`; an RX and a
+//!       TX ring in IOAS-mapped memory, MSI-X vectors on eventfds (`msix_vectors=`); an ARP
+//!       request for the peer (`arp_requests_sent=`, `arp_reply_mac=`, `arp_reply_ip=`),
+//!       then <count> ICMP echo requests, one at a time, each reply checked
+//!       (`icmp_sent=`, `icmp_received=`, `icmp_seq_ok=`, `icmp_payload_ok=` (byte for
+//!       byte), `icmp_csum_ok=` (IP and ICMP), `icmp_payload_bytes=`, `icmp_unexpected=`,
+//!       `icmp_lost_seq=`: 0 or the first unanswered), ARP requests for our address answered
+//!       (`arp_requests_answered=`); the counts `rx_frames=`, `rx_other=`, `rx_errors=`,
+//!       `rx_irqs=`, `rx_frames_without_irq=`, `tx_frames=`, `tx_done=`, `tx_irqs=`,
+//!       `other_irqs=`, `mbx_sent=`, `mbx_received=`, `mbx_pf_control=`, the VF's own
+//!       counters' growth (`vf_gprc_delta=`, `vf_gptc_delta=`); the rings' state
+//!       (`rx_ring_size=`, `rx_ring_iova=`, `rx_head=`, `rx_tail=` (the device's),
+//!       `rx_next_to_clean=`, `rx_next_to_use=` (the driver's), `rx_posted=`,
+//!       `rx_posted_iovas=<slot>@<iova>,...`, the same `tx_*` but the posted buffers),
+//!       `elapsed_ms=`; with `hold`, then print `held`, keep the device open (its queues
+//!       stopped) for <seconds> and print `released`: the PF keeps what the VF asked of it
+//!       until the function's reset at close
 //!   qtest-nvme <devfn> [QEMU ARGS]...
 //!       start QEMU ($MPW_QEMU, or qemu-system-x86_64) with ARGS (machine, accelerator,
 //!       memory, the device at <devfn> of bus 0), its vCPUs stopped and a qtest socket, and be
@@ -205,6 +228,7 @@ mod bench;
 mod config;
 mod fuzz;
 mod guest_nvme;
+mod igbvf;
 mod irq;
 mod nvme;
 mod probe;
@@ -389,6 +413,20 @@ fn nvme_identify(sysfs: &str) -> vfio::Result<()> {
     let untouched = ctrl.data.bytes(0, 64).iter().all(|&b| b == 0xa5);
     println!("after_unmap_buffer_untouched={}", u32::from(untouched));
     ctrl.shutdown()
+}
+
+fn igbvf_ping(sysfs: &str, ip: std::net::Ipv4Addr, peer: std::net::Ipv4Addr, count: u16, hold: Option<Duration>) -> vfio::Result<()> {
+    let (iommufd, dev) = cdev_attach(sysfs)?;
+    igbvf::ping(&dev, &iommufd, ip, peer, count)?;
+    // The PF forgets the VF's MAC address when the function is reset at close: whoever
+    // wants to see what the PF has for it looks now.
+    if let Some(d) = hold {
+        println!("held");
+        std::io::stdout().flush().map_err(|err| vfio::Error { what: "flush stdout".into(), err })?;
+        std::thread::sleep(d);
+        println!("released");
+    }
+    Ok(())
 }
 
 fn hold(sysfs: &str, secs: u64) -> vfio::Result<()> {
@@ -1188,6 +1226,7 @@ fn usage() -> ExitCode {
     eprintln!("usage: mpw-vfio-client group-open <group> <device> [read:R:OFF:LEN | write:R:OFF:LEN:VAL]...");
     eprintln!("       mpw-vfio-client cdev-open <sysfs dev> [OP]...");
     eprintln!("       mpw-vfio-client nvme-identify <sysfs dev>");
+    eprintln!("       mpw-vfio-client igbvf-ping <sysfs dev> <our IPv4> <peer IPv4> <count> [hold <seconds>]");
     eprintln!("       mpw-vfio-client hold <sysfs dev> <seconds>");
     eprintln!("       mpw-vfio-client bad-args <sysfs dev>");
     eprintln!("       mpw-vfio-client same-group <sysfs dev A> <sysfs dev B>");
@@ -1236,6 +1275,20 @@ fn main() -> ExitCode {
             cdev_open(sysfs, &ops)
         }
         ["nvme-identify", sysfs] => nvme_identify(sysfs),
+        ["igbvf-ping", sysfs, ip, peer, count, rest @ ..] => {
+            let hold = match rest {
+                [] => None,
+                ["hold", s] => match s.parse() {
+                    Ok(s) => Some(Duration::from_secs(s)),
+                    Err(_) => return usage(),
+                },
+                _ => return usage(),
+            };
+            match (ip.parse(), peer.parse(), count.parse()) {
+                (Ok(ip), Ok(peer), Ok(count)) => igbvf_ping(sysfs, ip, peer, count, hold),
+                _ => return usage(),
+            }
+        }
         ["qtest-nvme", devfn, qemu_args @ ..] => {
             let Some(devfn) = parse_num(devfn).and_then(|d| u8::try_from(d).ok()) else { return usage() };
             let qemu = std::env::var("MPW_QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into());
