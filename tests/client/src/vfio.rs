@@ -446,15 +446,15 @@ impl CompatGroup {
         let iommufd = open_rw(container)?;
         let mut fd = iommufd.as_raw_fd();
         ctx(
-            &format!("VFIO_GROUP_SET_CONTAINER (fd of {container})"),
+            format!("VFIO_GROUP_SET_CONTAINER (fd of {container})"),
             ioctl_ptr(&group, VFIO_GROUP_SET_CONTAINER, &mut fd),
         )?;
         // SAFETY: VFIO_CHECK_EXTENSION and VFIO_SET_IOMMU take an integer.
-        let type1v2 = ctx(&format!("VFIO_CHECK_EXTENSION on {container}"), unsafe {
+        let type1v2 = ctx(format!("VFIO_CHECK_EXTENSION on {container}"), unsafe {
             ioctl(&iommufd, VFIO_CHECK_EXTENSION, VFIO_TYPE1V2_IOMMU as _)
         })?;
         // SAFETY: As above.
-        ctx(&format!("VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU) on {container}"), unsafe {
+        ctx(format!("VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU) on {container}"), unsafe {
             ioctl(&iommufd, VFIO_SET_IOMMU, VFIO_TYPE1V2_IOMMU as _)
         })?;
         Ok(Self { group, iommufd, group_flags: status.flags, type1v2 })
