@@ -372,6 +372,13 @@ def judge_earlier_runs(listing, tally):
         print(f"WARNING the earlier VM of {d}: {why or 'stopped'}; its kernel log is judged too")
         before = len(tally.problems)
         judge_splats(lines, tally)
+        # An earlier VM that got past its kmemleak report (run-tests.sh judges the tests of
+        # the files not marked `# mpw-kmemleak: off` before those) has its leaks judged too.
+        leaks = Path(d) / "kmemleak.txt"
+        if leaks.exists() and kmemleak_leaks(leaks.read_text(errors="replace")):
+            text = leaks.read_text(errors="replace")
+            tally.problems.append(f"kmemleak: {kmemleak_leaks(text)} unreferenced objects:\n" +
+                                  "\n".join("    " + l for l in text.splitlines()[:60]))
         for i in range(before, len(tally.problems)):
             tally.problems[i] = f"(in the earlier VM of {d}) {tally.problems[i]}"
 

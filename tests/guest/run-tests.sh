@@ -6,7 +6,8 @@
 #   expected-tests.txt  every result this run is to record, written before anything runs:
 #                       a result that never comes is a failure
 #   integration.tap     ok/not ok per test, with the expected/saw diagnostics of failures
-#   kmemleak.txt        kmemleak's report after the tests (empty when nothing leaked)
+#   kmemleak.txt        kmemleak's report after the tests (empty when nothing leaked); the
+#                       tests of files marked `# mpw-kmemleak: off` run after it (below)
 #   steps/NAME.out      each step's output (a passing test's too)
 #   run-tests.done      written last: without it, the run ended early
 # (vm-wrapper.sh saves the kernel log, which holds the KTAP of the KUnit suites.)
@@ -136,6 +137,7 @@ discover() {
 		done
 		limit="$(sed -n 's/^# mpw-test-limit: \([0-9][0-9]*\)$/\1/p' "$f" | head -1)"
 		[ -z "$limit" ] || printf 'limit\t%s\t%s\n' "$f" "$limit"
+		! grep -qx '# mpw-kmemleak: off' "$f" || printf 'late\t%s\t-\n' "$f"
 	done
 }
 
@@ -165,17 +167,38 @@ if ! wait_limited "$harness_limit" "$discovering"; then
 	stop_job "$discovering" >> "$tmpd/discovery.limit"
 	record 1 find_tests "$tmpd/discovery.limit"
 fi
-file_of=() tests=()
-declare -A file_limit=()
+# The tests in two phases: first those of the files judged by kmemleak, in file order, then
+# kmemleak's report and kmemleak turned off, then those of the files marked
+# `# mpw-kmemleak: off`. kmemleak records every allocation with its stack: under TCG it makes
+# each program start about 2.5 times slower, and the marked files are the users' tools
+# (QEMU, libvirt, mdevctl), which start hundreds of programs; the kernel paths they reach
+# (the legacy group and container, the iommufd compatibility container, open, DMA, MSI-X,
+# close) are also the other files', which kmemleak judges. kmemleak cannot be turned on
+# again, so they run last.
+file_of=() tests=() late_file_of=() late_tests=()
+declare -A file_limit=() late=()
 while IFS=$'\t' read -r kind a b; do
 	case "$kind" in
 	parse) record 1 "$a" "$b" ;;
 	test) tests+=("$b") file_of+=("$a") ;;
 	limit) file_limit[$a]="$b" ;;
+	late) late[$a]=1 ;;
 	*) echo "[test] finding the tests: $kind $a $b" ;;
 	esac
 done < "$tmpd/discovered"
 [ ${#tests[@]} -gt 0 ] || echo "[test] no integration tests in the files matching $tests_glob"
+i=0 n_early=0
+while [ $i -lt ${#tests[@]} ]; do
+	if [ -n "${late[${file_of[$i]}]:-}" ]; then
+		late_tests+=("${tests[$i]}") late_file_of+=("${file_of[$i]}")
+	else
+		tests[n_early]="${tests[$i]}" file_of[n_early]="${file_of[$i]}"
+		n_early=$((n_early + 1))
+	fi
+	i=$((i + 1))
+done
+tests=("${tests[@]:0:n_early}" "${late_tests[@]}")
+file_of=("${file_of[@]:0:n_early}" "${late_file_of[@]}")
 {
 	echo "# Every result this run records; check_results.py counts a missing one as failed."
 	echo setup_hw
@@ -220,9 +243,27 @@ if [ -f "$resume" ]; then
 fi
 
 # Each test in a fresh bash: lib.sh and the hardware description sourced, then its file.
+# kmemleak_judge: kmemleak's report of everything so far into kmemleak.txt (a time-out is
+# recorded as such), then, when tests of marked files follow, kmemleak off.
+kmemleak_judge() {
+	local pid
+	echo "[test] kmemleak scan"
+	kmemleak_report "$out/kmemleak.txt" &
+	pid=$!
+	if ! wait_limited "$harness_limit" "$pid"; then
+		stop_job "$pid" > /dev/null
+		echo "kmemleak scan timed out after $harness_limit s" > "$out/kmemleak.txt"
+	fi
+	if [ $i -lt ${#tests[@]} ] && [ -w /sys/kernel/debug/kmemleak ]; then
+		echo off > /sys/kernel/debug/kmemleak
+		echo "[test] kmemleak is off for the last $((${#tests[@]} - i)) tests (# mpw-kmemleak: off)"
+	fi
+}
+
 i=0
 while [ $i -lt ${#tests[@]} ]; do
 	t="${tests[$i]}" f="${file_of[$i]}"
+	[ $i != "$n_early" ] || kmemleak_judge
 	if [ -n "${resumed_rc[$t]+set}" ]; then
 		echo "[test] $t: the result of the earlier VM, which stalled after it"
 		record "${resumed_rc[$t]}" "$t" "$tmpd/resumed.$t"
@@ -252,16 +293,10 @@ while [ $i -lt ${#tests[@]} ]; do
 done
 
 # Unloading is part of the test: the vendor modules, then the library, must let go of
-# everything.
+# everything. (With tests of marked files, kmemleak judged the run before them; the modules'
+# unloading is judged by it in 20-modules and 80-stress.)
 step unload_modules "$harness_limit" bash "$root/tests/guest/load-modules.sh" --unload
-
-echo "[test] kmemleak scan"
-kmemleak_report "$out/kmemleak.txt" &
-pid=$!
-if ! wait_limited "$harness_limit" "$pid"; then
-	stop_job "$pid" > /dev/null
-	echo "kmemleak scan timed out after $harness_limit s" > "$out/kmemleak.txt"
-fi
+[ "$n_early" != ${#tests[@]} ] || kmemleak_judge
 kill "$watcher" 2>/dev/null
 guest_cpu "${cpu_start[@]}" > "$out/guest-cpu.txt" 2>&1
 rm -rf "$tmpd"

@@ -51,7 +51,7 @@ LEAK = "unreferenced object 0xffff888003a2c000 (size 64):\n  comm \"insmod\", pi
 
 
 def judge(dmesg, tap, kmemleak="", expected=None, done=True, rc="0", kmsg=None,
-          console=None, stalled=None, died=None, earlier=None):
+          console=None, stalled=None, died=None, earlier=None, earlier_kmemleak=None):
     """Runs check_results on a made-up OUTDIR. By default the run ended normally and the
     expected tests are exactly those of `tap`; dmesg=None leaves dmesg.txt out."""
     with tempfile.TemporaryDirectory() as d:
@@ -86,6 +86,8 @@ def judge(dmesg, tap, kmemleak="", expected=None, done=True, rc="0", kmsg=None,
                 e.mkdir()
                 (e / "kmsg.txt").write_text(text)
                 (e / "stalled.txt").write_text(f"the guest stalled (VM {i})\n")
+                if earlier_kmemleak is not None:
+                    (e / "kmemleak.txt").write_text(earlier_kmemleak[i])
                 dirs.append(str(e))
             (p / "earlier-runs.txt").write_text("".join(x + "\n" for x in dirs))
             args.append(f"--earlier={p / 'earlier-runs.txt'}")
@@ -280,6 +282,16 @@ class CheckResultsTest(unittest.TestCase):
         rc, out = judge(KTAP_PASS, TAP_PASS, earlier=[""])
         self.assertEqual(rc, 1, out)
         self.assertIn("no kernel log of the earlier VM", out)
+
+    def test_leaks_of_a_stalled_vm_fail_the_resumed_run(self):
+        # The earlier VM wrote its kmemleak report (before the `# mpw-kmemleak: off` files'
+        # tests) and stalled after it: its leaks count, its empty report does not.
+        rc, out = judge(KTAP_PASS, TAP_PASS, earlier=[KTAP_PASS], earlier_kmemleak=[""])
+        self.assertEqual(rc, 0, out)
+        rc, out = judge(KTAP_PASS, TAP_PASS, earlier=[KTAP_PASS], earlier_kmemleak=[LEAK])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("(in the earlier VM of", out)
+        self.assertIn("kmemleak: 1 unreferenced objects", out)
 
     def test_a_resumed_run_keeps_all_but_the_stalled_test(self):
         head = ("ok 1 setup_hw\nok 2 load_modules\nok 3 test_a\nnot ok 4 test_b\n"
