@@ -470,6 +470,10 @@ struct MemState<S> {
     low_power: bool,
     /// Someone else (the host, the PF's driver, a bus reset) is resetting the function.
     foreign_reset: bool,
+    /// The virtual config space's memory enable ([`VirtConfig::memory_enabled`]), copied
+    /// under this lock by whoever changes it (a config write, an open), so that a BAR access
+    /// needs no config lock.
+    memory_enabled: bool,
     pm_save: pci_io::PmSave,
     /// The vendor's state.
     vendor: S,
@@ -684,6 +688,7 @@ impl<T: VfDriver> VfDevice<T> {
                     revoked: false,
                     low_power: false,
                     foreign_reset: false,
+                    memory_enabled: false,
                     pm_save: pci_io::PmSave::default(),
                     vendor: T::State::default(),
                 }, class_mem),
@@ -701,13 +706,9 @@ impl<T: VfDriver> VfDevice<T> {
     }
 
     /// Whether the function may be accessed through its BARs now; `mem` is the held memory
-    /// lock (lock order: memory, then config).
+    /// lock.
     fn decoding(&self, mem: &MemState<T::State>) -> bool {
-        mem.open
-            && !mem.revoked
-            && !mem.low_power
-            && !mem.foreign_reset
-            && self.config.lock().memory_enabled()
+        mem.open && !mem.revoked && !mem.low_power && !mem.foreign_reset && mem.memory_enabled
     }
 
     /// Calls `f` with the kernel mapping of BAR `bar`, claiming and mapping the BAR on first
@@ -826,12 +827,17 @@ impl<T: VfDriver> VfDevice<T> {
 
     /// Reads `len` bytes of config space at `off` through the virtual config space.
     fn config_read(&self, off: u16, len: u16) -> Result<u32> {
-        let hw_mask = self.config.lock().hw_mask(off, len);
-        let hw = if hw_mask != 0 {
-            pci_io::user_read_config(self.func().dev(), off.into(), len)?
-        } else {
-            0
-        };
+        {
+            let config = self.config.lock();
+            if config.hw_mask(off, len) == 0 {
+                // All virtual (the IDs, BARs, capability headers): one lock.
+                return config.read(off, len, 0);
+            }
+        }
+        // Not under the config lock: a user config access waits while the PCI core has config
+        // access blocked (a reset in progress), and a reset holds the memory lock, which is
+        // taken before the config lock.
+        let hw = pci_io::user_read_config(self.func().dev(), off.into(), len)?;
         self.config.lock().read(off, len, hw)
     }
 
@@ -842,8 +848,13 @@ impl<T: VfDriver> VfDevice<T> {
         // virtual copy now says whether it does (memory enable), so a function that stops
         // decoding loses its mappings before the hardware hears of it.
         let plan = {
-            let mem = self.mem.lock();
-            let plan = self.config.lock().write(off, len, val)?;
+            let mut mem = self.mem.lock();
+            let plan = {
+                let mut config = self.config.lock();
+                let plan = config.write(off, len, val)?;
+                mem.memory_enabled = config.memory_enabled();
+                plan
+            };
             // Memory enable cleared: no more mappings; set: faults may map again. (A power
             // change or a reset the write asks for closes the gate itself, below.)
             Self::update_gate(dev, &mem);
@@ -1167,6 +1178,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
             config.reset();
             let cmd = pci_io::config_dword(this.func().dev(), 0x4) as u16;
             config.sync_command(cmd);
+            mem.memory_enabled = config.memory_enabled();
         }
         mem.open = true;
         mem.revoked = false;
