@@ -30,6 +30,7 @@ host_pkgs=(
 test_pkgs=(
 	rust-web-clippy rustfmt-web nvme-cli python3-venv
 	libseccomp-dev libcap-ng-dev
+	linux-perf
 )
 apt_pkgs=("${host_pkgs[@]}" "${test_pkgs[@]}")
 backports_list=/etc/apt/sources.list.d/mdev-pci-wrap-bookworm-backports.sources

@@ -13,6 +13,9 @@
 #   P2  bench-rw: pread/pwrite of config space and of the same BAR0 registers
 #   P3  bench-nvme-io at queue depth 1 and 32, if a namespace is attached to the VF (one
 #       is attached with `nvme attach-ns` when the subsystem has one that is not)
+# Then, with perf (Debian's linux-perf) where it is installed, a profile of P2 in each mode
+# (`perf record -g` of bench-rw; cpu-clock, TCG has no PMU) into $MPW_OUT/profile-MODE.txt:
+# where a trapped access spends its time, kernel symbols included (MPW_BENCH_PROFILE=0: not).
 # P8: every VF of every SR-IOV PF (igb raised to its sriov_totalvfs) bound to mpw_sample,
 # one mdev each created concurrently, then removed concurrently, MPW_BENCH_SCALE_ROUNDS
 # times (default 3); /proc/meminfo (Slab, SUnreclaim, VmallocUsed, Percpu) before, with
@@ -32,6 +35,8 @@ mmio_iters="${MPW_BENCH_MMIO_ITERS:-200000}"
 rw_iters="${MPW_BENCH_RW_ITERS:-20000}"
 io_count="${MPW_BENCH_IO_COUNT:-20000}"
 scale_rounds="${MPW_BENCH_SCALE_ROUNDS:-3}"
+profile=0
+[ "${MPW_BENCH_PROFILE:-1}" = 1 ] && command -v perf > /dev/null && profile=1
 limit="${MPW_BENCH_STEP_TIMEOUT:-600}"
 raw="$out/bench-raw.txt"
 tap="$out/integration.tap"
@@ -40,6 +45,7 @@ tap="$out/integration.tap"
 {
 	printf '%s\n' setup_hw load_modules namespace
 	for ((r = 1; r <= reps; r++)); do echo "rep$r"; done
+	[ $profile = 0 ] || echo profile
 	printf '%s\n' scale unload_modules
 } > "$out/expected-tests.txt"
 
@@ -183,6 +189,41 @@ for ((r = 1; r <= reps; r++)); do
 	fi
 	record $rc "rep$r" "$log"
 done
+
+# --- Where P2's time goes ------------------------------------------------------------------
+# profile_mode MODE DEV LOG: bench-rw on DEV under perf record; the report (self time by
+# symbol, call chains folded away) into profile-MODE.txt.
+profile_mode() {
+	local data="$out/perf-$1.data"
+	run_limited "$limit" "perf record of bench-rw ($1)" perf record -q -e cpu-clock -g \
+		-o "$data" -- "$client" bench-rw "$2" 0 0x8 0x24 "$rw_iters" >> "$3" 2>&1 || return 1
+	run_limited "$limit" "perf report ($1)" perf report -i "$data" --stdio --no-children \
+		--sort dso,sym --percent-limit 0.3 -g none > "$out/profile-$1.txt" 2>> "$3" || return 1
+	rm -f "$data"
+	say "  profile of P2 ($1): $out/profile-$1.txt"
+}
+if [ $profile = 1 ]; then
+	: > "$log"
+	rc=0
+	say "profile of P2 (perf record of bench-rw), vfio-pci then mdev"
+	if run_limited "$limit" "open-ready-vfio" "$client" open-ready-vfio "$vf" >> "$log" 2>&1 &&
+		[ "$(pci_driver "$vf")" = vfio-pci ]; then
+		profile_mode vfio-pci "$vfdir" "$log" || rc=1
+	else
+		rc=1
+	fi
+	to_nvme >> "$log" 2>&1 || rc=1
+	u="$(uuidgen)"
+	if bind_to mpw_sample "$vf" >> "$log" 2>&1 &&
+		echo "$u" > "/sys/class/mdev_bus/$vf/mdev_supported_types/mpw_sample-vf/create"; then
+		profile_mode mdev "/sys/bus/mdev/devices/$u" "$log" || rc=1
+	else
+		rc=1
+	fi
+	[ ! -e "/sys/bus/mdev/devices/$u" ] || echo 1 > "/sys/bus/mdev/devices/$u/remove"
+	to_nvme >> "$log" 2>&1 || rc=1
+	record $rc profile "$log"
+fi
 
 # --- P8: every VF of every PF -----------------------------------------------------------
 meminfo() { # KEY: its value in kB
