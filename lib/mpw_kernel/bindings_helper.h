@@ -6,6 +6,7 @@
  */
 
 #include <linux/anon_inodes.h>
+#include <linux/crc32.h>
 #include <linux/iommufd.h>
 #include <linux/iova_bitmap.h>
 #include <linux/mdev.h>

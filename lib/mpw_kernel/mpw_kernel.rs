@@ -12,7 +12,7 @@
 //! that owns its devices' DMA, with AER error handlers ([`pci_driver`]), and the bound-function
 //! references it hands out ([`bound_function`]); and the PCI
 //! operations a VFIO device needs on the function it passes through, as guards and
-//! bounds-checked types ([`pci_io`]).
+//! bounds-checked types ([`pci_io`]); and CRC-32 over byte slices ([`crc`]).
 //!
 //! The library logic (`lib/mdev_pci_wrap`, a crate with `#![forbid(unsafe_code)]`) and the
 //! vendor drivers build on these. Both crates are linked into one module,
@@ -20,6 +20,7 @@
 
 pub mod bindings;
 pub mod bound_function;
+pub mod crc;
 pub mod eventfd;
 pub mod iommufd;
 pub mod irq;
