@@ -9,7 +9,9 @@ use kernel::prelude::*;
 
 mod bar;
 mod config;
+mod dirty;
 mod layout;
+mod stream;
 
 module! {
     type: MdevPciWrapKunit,

@@ -4,8 +4,9 @@
 //!
 //! This crate is the reusable library that vendor parent drivers (`vendors/`) link against:
 //! the generic logic of a function wrapped as an mdev ([`vf`]), its virtual config space
-//! ([`config`]), which BAR parts userspace may map ([`bar`]), and its interrupts as VFIO
-//! presents them ([`interrupts`]). It has no `unsafe` code: it builds on the safe
+//! ([`config`]), which BAR parts userspace may map ([`bar`]), its interrupts as VFIO
+//! presents them ([`interrupts`]), the migration stream format ([`stream`]) and the dirty-page
+//! tracker behind DMA logging ([`dirty`]). It has no `unsafe` code: it builds on the safe
 //! abstractions of the `mpw_kernel` crate, which it re-exports. Both crates are linked into
 //! one module, `mdev_pci_wrap.ko`, which the vendor modules depend on.
 //!
@@ -15,13 +16,16 @@
 
 pub mod bar;
 pub mod config;
+pub mod dirty;
 pub mod interrupts;
+pub mod stream;
 pub mod vendor;
 pub mod vf;
 
 pub use mpw_kernel::{
     bindings,
     bound_function,
+    crc,
     eventfd,
     iommufd,
     irq,
