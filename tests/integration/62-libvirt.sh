@@ -36,12 +36,10 @@ lv_answers() {
 	lv version > /dev/null 2>&1
 }
 
-# lv_running: libvirtd is running and has its socket (builtins only: a virsh start costs
-# about 9 s of the guest's time under TCG).
+# lv_running: libvirtd is running and has its socket (no virsh: a virsh start costs seconds
+# of the guest's time under TCG).
 lv_running() {
-	local pid
-	read -r pid 2>/dev/null < /run/libvirtd.pid && kill -0 "$pid" 2>/dev/null &&
-		[ -S /run/libvirt/libvirt-sock ]
+	[ -S /run/libvirt/libvirt-sock ] && pgrep -x libvirtd > /dev/null
 }
 
 # lv_up: libvirtd running and answering (udevd, which its node-device driver follows, is
@@ -70,7 +68,7 @@ lv_up() {
 	mkdir -p "$MPW_OUT/libvirt-caps"
 	cp "$LV_CAPS"/*.xml "$MPW_OUT/libvirt-caps/" 2>/dev/null
 	echo "# libvirtd up in $((SECONDS - t)) s ($n cached QEMU capabilities handed in;" \
-		"pid file and socket found: $(lv_running && echo yes || echo no))"
+		"seen running: $(lv_running && echo yes || echo "no: $(ls -d /run/libvirt/* 2>&1 | paste -sd' ')"))"
 	lv_caps_log
 }
 

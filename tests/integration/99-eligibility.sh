@@ -5,6 +5,10 @@
 # writes). Runs last: it takes the NVMe PF from its driver, and QEMU's NVMe PF takes its
 # secondary controllers offline when its controller is reset (hw/nvme/ctrl.c,
 # nvme_ctrl_reset), which the PF's re-probe does.
+#
+# Run after the users' tools' tests, with kmemleak off (tests/guest/run-tests.sh): the NVMe
+# VFs do not come back from the PF's re-probe, and the tools' tests need them.
+# mpw-kmemleak: off
 
 sysfs_write() { # VALUE FILE
 	echo "$1" > "$2"
