@@ -62,10 +62,10 @@ h_fail=$((h_fail + h_err))
 # shellcheck source=scripts/vm.sh
 . "$root/scripts/vm.sh"
 out="$root/out/test"
-# What the guest runs; MPW_TESTS_GLOB (some integration files only), MPW_FAKE_STALL and
-# MPW_FAKE_DEATH (see tests/guest/run-tests.sh) are passed on.
+# What the guest runs; MPW_TESTS_GLOB (some integration files only), MPW_FAKE_STALL,
+# MPW_FAKE_DEATH and MPW_KMEMLEAK_LATE (see tests/guest/run-tests.sh) are passed on.
 guest_cmd="bash tests/guest/run-tests.sh"
-for v in MPW_TESTS_GLOB MPW_FAKE_STALL MPW_FAKE_DEATH; do
+for v in MPW_TESTS_GLOB MPW_FAKE_STALL MPW_FAKE_DEATH MPW_KMEMLEAK_LATE; do
 	[ -n "${!v:-}" ] && guest_cmd="$v=$(printf '%q' "${!v}") $guest_cmd"
 done
 rm -rf "$out" "$out".stalled* "$out".earlier*

@@ -137,7 +137,8 @@ discover() {
 		done
 		limit="$(sed -n 's/^# mpw-test-limit: \([0-9][0-9]*\)$/\1/p' "$f" | head -1)"
 		[ -z "$limit" ] || printf 'limit\t%s\t%s\n' "$f" "$limit"
-		! grep -qx '# mpw-kmemleak: off' "$f" || printf 'late\t%s\t-\n' "$f"
+		[ "${MPW_KMEMLEAK_LATE:-1}" = 0 ] || ! grep -qx '# mpw-kmemleak: off' "$f" ||
+			printf 'late\t%s\t-\n' "$f"
 	done
 }
 
@@ -174,7 +175,8 @@ fi
 # (QEMU, libvirt, mdevctl), which start hundreds of programs; the kernel paths they reach
 # (the legacy group and container, the iommufd compatibility container, open, DMA, MSI-X,
 # close) are also the other files', which kmemleak judges. kmemleak cannot be turned on
-# again, so they run last.
+# again, so they run last. MPW_KMEMLEAK_LATE=0: every file in file order, all judged by
+# kmemleak (slower).
 file_of=() tests=() late_file_of=() late_tests=()
 declare -A file_limit=() late=()
 while IFS=$'\t' read -r kind a b; do
