@@ -487,6 +487,9 @@ pub struct VfDevice<T: VfDriver> {
     bars: [Bar; 6],
     /// Which of `bars` are the vendor's.
     virtual_bars: [bool; 6],
+    /// The size of the config space ([`VirtConfig::size`], fixed at creation): read without
+    /// the config lock.
+    config_size: u16,
     #[pin]
     config: Mutex<VirtConfig>,
     #[pin]
@@ -678,10 +681,12 @@ impl<T: VfDriver> VfDevice<T> {
                 irq_counts = irq_counts.with_intx();
             }
             let msix = core::array::from_fn(|bar| pci_io::msix_ranges(pdev, bar));
+            let config_size = config.size();
             Ok(try_pin_init!(Self {
                 shared,
                 bars,
                 virtual_bars,
+                config_size,
                 config <- lib_mutex(config, class_config),
                 mem <- lib_mutex(MemState {
                     open: false,
@@ -930,7 +935,7 @@ impl<T: VfDriver> VfDevice<T> {
         len: usize,
         io: Io<'_>,
     ) -> Result<usize> {
-        let size = u64::from(self.config.lock().size());
+        let size = u64::from(self.config_size);
         // Offsets are below the config size (at most 4096): `as u16` is lossless.
         transfer(
             size,
@@ -1539,7 +1544,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
                 }
             }
             i if i == bindings::VFIO_PCI_CONFIG_REGION_INDEX => {
-                info.set(rw, u64::from(this.config.lock().size()), offset)
+                info.set(rw, u64::from(this.config_size), offset)
             }
             // No expansion ROM is offered; VGA does not apply.
             i if i < bindings::VFIO_PCI_NUM_REGIONS => info.set(0, 0, offset),
