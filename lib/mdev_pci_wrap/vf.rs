@@ -475,6 +475,9 @@ struct MemState<S> {
     /// needs no config lock.
     memory_enabled: bool,
     pm_save: pci_io::PmSave,
+    /// The BAR mappings holders of this lock used, copied from [`VfDevice::bar_maps`]: an
+    /// access under this lock takes no other. Cleared with them, at close.
+    maps: [Option<Arc<BarMap>>; 6],
     /// The vendor's state.
     vendor: S,
 }
@@ -502,7 +505,7 @@ pub struct VfDevice<T: VfDriver> {
     /// The BARs claimed for the user and mapped into the kernel, on first use (at mmap, or at
     /// the first access); released at close. A leaf lock.
     #[pin]
-    bar_maps: Mutex<[Option<BarMap>; 6]>,
+    bar_maps: Mutex<[Option<Arc<BarMap>>; 6]>,
     #[pin]
     open: Mutex<Option<OpenState>>,
     /// The VF bound to the user's iommufd context, while the device is bound to one.
@@ -549,7 +552,7 @@ impl<T: VfDriver> VfAccess<'_, T> {
         if bar >= self.vf.bars.len() || !self.vf.decoding(self.mem) {
             return Err(EIO);
         }
-        self.vf.with_bar(bar, |map| map.read(off, width))
+        self.vf.with_bar(self.mem, bar, |map| map.read(off, width))
     }
 
     /// Writes `width` bytes of `val` at `off` of BAR `bar` of the function; errors as
@@ -558,7 +561,8 @@ impl<T: VfDriver> VfAccess<'_, T> {
         if bar >= self.vf.bars.len() || !self.vf.decoding(self.mem) {
             return Err(EIO);
         }
-        self.vf.with_bar(bar, |map| map.write(off, width, val))
+        self.vf
+            .with_bar(self.mem, bar, |map| map.write(off, width, val))
     }
 
     /// Reads `buf.len()` bytes at the I/O virtual address `iova` of the user's DMA space (the
@@ -695,6 +699,7 @@ impl<T: VfDriver> VfDevice<T> {
                     foreign_reset: false,
                     memory_enabled: false,
                     pm_save: pci_io::PmSave::default(),
+                    maps: [const { None }; 6],
                     vendor: T::State::default(),
                 }, class_mem),
                 gate <- lib_mutex(false, class_gate),
@@ -716,9 +721,8 @@ impl<T: VfDriver> VfDevice<T> {
         mem.open && !mem.revoked && !mem.low_power && !mem.foreign_reset && mem.memory_enabled
     }
 
-    /// Calls `f` with the kernel mapping of BAR `bar`, claiming and mapping the BAR on first
-    /// use.
-    fn with_bar<R>(&self, bar: usize, f: impl FnOnce(&IoMap) -> Result<R>) -> Result<R> {
+    /// The kernel mapping of BAR `bar`, claiming and mapping the BAR on first use.
+    fn bar_map(&self, bar: usize) -> Result<Arc<BarMap>> {
         if self.virtual_bars.get(bar).copied().unwrap_or(true) {
             return Err(EINVAL);
         }
@@ -734,10 +738,29 @@ impl<T: VfDriver> VfDevice<T> {
                 )
             })?;
             let map = IoMap::new(self.func(), bar as u32)?;
-            *slot = Some(BarMap {
-                map,
-                _regions: regions,
-            });
+            *slot = Some(Arc::new(
+                BarMap {
+                    map,
+                    _regions: regions,
+                },
+                GFP_KERNEL,
+            )?);
+        }
+        slot.clone().ok_or(EINVAL)
+    }
+
+    /// Calls `f` with the kernel mapping of BAR `bar`, under the memory lock (`mem`): its
+    /// copy there, so that an access takes no other lock, else [`VfDevice::bar_map`]'s, copied
+    /// there for the next one.
+    fn with_bar<R>(
+        &self,
+        mem: &mut MemState<T::State>,
+        bar: usize,
+        f: impl FnOnce(&IoMap) -> Result<R>,
+    ) -> Result<R> {
+        let slot = mem.maps.get_mut(bar).ok_or(EINVAL)?;
+        if slot.is_none() {
+            *slot = Some(self.bar_map(bar)?);
         }
         f(&slot.as_ref().ok_or(EINVAL)?.map)
     }
@@ -975,7 +998,7 @@ impl<T: VfDriver> VfDevice<T> {
                 None => T::trap_read(&mut vf, bar, off, width),
             };
         }
-        self.with_bar(bar, |map| match write {
+        self.with_bar(&mut mem, bar, |map| match write {
             Some(v) => map.write(off, width, v).map(|()| 0),
             None => map.read(off, width),
         })
@@ -1194,6 +1217,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         if let Err(e) = T::open(&mut this.access(dev.parent(), &mut mem)) {
             mem.open = false;
             Self::zap(dev, &mem);
+            mem.maps = [const { None }; 6];
             *this.bar_maps.lock() = [const { None }; 6];
             return Err(e);
         }
@@ -1226,6 +1250,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         }
         Self::zap(dev, &mem);
         mem.open = false;
+        mem.maps = [const { None }; 6];
         *this.bar_maps.lock() = [const { None }; 6];
         if mem.low_power {
             let _ = pci_io::set_power_state(this.func().dev(), 0, &mut mem.pm_save);
@@ -1267,7 +1292,7 @@ impl<T: VfDriver> vfio::Operations for VfDevice<T> {
         }
         // Claim the BAR now (as vfio-pci does at mmap), so a fault never has to. (Not under
         // the memory lock: this runs under the mm's `mmap_lock`.)
-        this.with_bar(index, |_| Ok(()))?;
+        this.bar_map(index)?;
         dev.mmap_faulting(vma);
         Ok(())
     }
