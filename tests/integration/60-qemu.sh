@@ -12,8 +12,8 @@
 # and /dev/vfio/vfio, made iommufd's container by tools/mpw-vfio-container) in 62-libvirt.sh,
 # where libvirt starts QEMU (libvirt always uses that path).
 #
-# Run after kmemleak's report, with kmemleak off (tests/guest/run-tests.sh): QEMU's kernel
-# paths (cdev, iommufd, mmap, MSI-X) are 45, 50 and 55's, which kmemleak judges.
+# With MPW_KMEMLEAK_LATE=1, run after kmemleak's report, with kmemleak off (run-tests.sh):
+# QEMU's kernel paths (cdev, iommufd, mmap, MSI-X) are 45, 50 and 55's, which kmemleak judges.
 # mpw-kmemleak: off
 
 # With `-object iommufd` (QEMU opens the mdev's cdev and binds it to iommufd).

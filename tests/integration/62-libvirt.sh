@@ -21,9 +21,10 @@
 # than the default 300 s per test in a slow run (stop 14's CI stopped one at 300 s).
 # mpw-test-limit: 450
 #
-# Run after kmemleak's report, with kmemleak off (tests/guest/run-tests.sh): libvirt starts
-# hundreds of programs, each about 2.5 times slower under kmemleak; its kernel paths (the
-# group, the iommufd compatibility container, the opt-in) are 76's, which kmemleak judges.
+# With MPW_KMEMLEAK_LATE=1, run after kmemleak's report, with kmemleak off (run-tests.sh):
+# libvirt starts hundreds of programs, each about 2.5 times slower under kmemleak; its kernel
+# paths (the group, the iommufd compatibility container, the opt-in) are 76's, which kmemleak
+# judges.
 # mpw-kmemleak: off
 LV_DOM=mpw-lv
 LV_CAPS=/var/cache/libvirt/qemu/capabilities

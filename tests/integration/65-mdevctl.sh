@@ -3,8 +3,8 @@
 # mdevctl (1.2) as the admin's tool: it finds the wrapped VF's type, starts an mdev on it,
 # persists it as a definition, and starts and stops it again from that definition.
 #
-# Run after kmemleak's report, with kmemleak off (tests/guest/run-tests.sh): mdevctl's kernel
-# paths (create, remove through sysfs) are 40's, which kmemleak judges.
+# With MPW_KMEMLEAK_LATE=1, run after kmemleak's report, with kmemleak off (run-tests.sh):
+# mdevctl's kernel paths (create, remove through sysfs) are 40's, which kmemleak judges.
 # mpw-kmemleak: off
 
 # mdevctl_done UUID VF: whatever the test left, stop and forget UUID and unwrap VF.

@@ -3,13 +3,13 @@
 # An AER uncorrectable error reported on the wrapped VF (PCI error recovery's error_detected)
 # signals the user's ERR eventfd, as with vfio-pci (the ERR index itself: 74).
 #
-# Run after the users' tools' tests, with kmemleak off (tests/guest/run-tests.sh): aer_inject
-# (built in) replaces the config accessors of the bus it injects on for good, and they take a
-# spinlock_t; a config read under pci_lock through them is lockdep's "BUG: Invalid wait
-# context" (a kernel issue of aer_inject), and libvirt's node-device driver (62) reads every
-# function's config space. Seen when this test ran before 62 (session 10). The library's part,
-# error_detected signalling an eventfd, allocates nothing; the ERR eventfd is set up as the REQ
-# one is (interrupts::set_single), which 74 exercises with kmemleak on.
+# With MPW_KMEMLEAK_LATE=1, run after the tools' tests, with kmemleak off (run-tests.sh):
+# aer_inject (built in) replaces the config accessors of the bus it injects on for good, and
+# they take a spinlock_t; a config read under pci_lock through them is lockdep's "BUG: Invalid
+# wait context" (a kernel issue of aer_inject), and libvirt's node-device driver (62) reads
+# every function's config space. Seen when this test ran before 62 (session 10). The library's
+# part, error_detected signalling an eventfd, allocates nothing; the ERR eventfd is set up as
+# the REQ one is (interrupts::set_single), which 74 exercises with kmemleak on.
 # mpw-kmemleak: off
 
 # aer_off BDF: the offset (hex, no 0x) of the AER extended capability (lspci), empty if none.

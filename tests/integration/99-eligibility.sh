@@ -6,8 +6,8 @@
 # secondary controllers offline when its controller is reset (hw/nvme/ctrl.c,
 # nvme_ctrl_reset), which the PF's re-probe does.
 #
-# Run after the users' tools' tests, with kmemleak off (tests/guest/run-tests.sh): the NVMe
-# VFs do not come back from the PF's re-probe, and the tools' tests need them.
+# With MPW_KMEMLEAK_LATE=1, run after the tools' tests, with kmemleak off (run-tests.sh): the
+# NVMe VFs do not come back from the PF's re-probe, and the tools' tests need them.
 # mpw-kmemleak: off
 
 sysfs_write() { # VALUE FILE
