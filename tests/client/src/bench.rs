@@ -8,6 +8,7 @@
 //! operation (`*_ns`) and operations per second (`*_per_s`). The numbers are wall-clock
 //! time of the whole loop (`Instant`), divided by the operations in it.
 
+use crate::dma::DmaMem;
 use crate::nvme::{self, Nvme};
 use crate::vfio::{self, ctx, Device, DmaMap, Error, Iommufd, Result};
 use std::io;
@@ -104,57 +105,6 @@ pub fn rw(sysfs: &str, region: u32, read_off: u64, write_off: u64, iters: u64) -
     Ok(())
 }
 
-/// Anonymous memory of whole pages for the device's DMA.
-struct DmaBuf {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl DmaBuf {
-    fn new(len: usize) -> Result<Self> {
-        let len = len.div_ceil(PAGE) * PAGE;
-        // SAFETY: A fresh private anonymous mapping; nothing else refers to it.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(Error { what: format!("mmap {len} bytes"), err: io::Error::last_os_error() });
-        }
-        Ok(Self { ptr: p.cast(), len })
-    }
-
-    fn va(&self) -> u64 {
-        self.ptr as u64
-    }
-
-    fn read_u32(&self, off: usize) -> u32 {
-        assert!(off + 4 <= self.len);
-        // SAFETY: In bounds and 4-byte aligned (callers pass offsets of CQE fields);
-        // volatile: the device writes this memory.
-        unsafe { std::ptr::read_volatile(self.ptr.add(off).cast::<u32>()) }
-    }
-
-    fn write_sqe(&self, off: usize, sqe: &[u8; 64]) {
-        assert!(off + 64 <= self.len);
-        // SAFETY: In bounds; the device reads this memory.
-        unsafe { std::ptr::write_volatile(self.ptr.add(off).cast::<[u8; 64]>(), *sqe) }
-    }
-}
-
-impl Drop for DmaBuf {
-    fn drop(&mut self) {
-        // SAFETY: Our own mapping, unmapped once.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
-}
-
 const IOVA_IO_SQ: u64 = 0x100_0000;
 const IOVA_IO_CQ: u64 = 0x110_0000;
 const IOVA_IO_DATA: u64 = 0x200_0000;
@@ -222,12 +172,12 @@ pub fn nvme_io(sysfs: &str, qd: u64, count: u64) -> Result<()> {
     println!("nvme_qsize={qsize}");
     println!("nvme_qd={qd}");
 
-    let sq = DmaBuf::new(qsize as usize * 64)?;
-    let cq = DmaBuf::new(qsize as usize * 16)?;
-    let data = DmaBuf::new(qd as usize * PAGE)?;
-    iommufd.map_dma(sq.va(), sq.len as u64, IOVA_IO_SQ)?;
-    iommufd.map_dma(cq.va(), cq.len as u64, IOVA_IO_CQ)?;
-    iommufd.map_dma(data.va(), data.len as u64, IOVA_IO_DATA)?;
+    let sq = DmaMem::new(qsize as usize * 64)?;
+    let cq = DmaMem::new(qsize as usize * 16)?;
+    let data = DmaMem::new(qd as usize * PAGE)?;
+    iommufd.map_dma(sq.va(), sq.len() as u64, IOVA_IO_SQ)?;
+    iommufd.map_dma(cq.va(), cq.len() as u64, IOVA_IO_CQ)?;
+    iommufd.map_dma(data.va(), data.len() as u64, IOVA_IO_DATA)?;
     let qs = ((qsize - 1) as u32) << 16;
     admin_ok(&mut ctrl, &nvme::command_sqe(OP_CREATE_CQ, 12, 0, IOVA_IO_CQ, [qs | 1, 1, 0]), "Create I/O CQ")?;
     admin_ok(&mut ctrl, &nvme::command_sqe(OP_CREATE_SQ, 13, 0, IOVA_IO_SQ, [qs | 1, (1 << 16) | 1, 0]), "Create I/O SQ")?;
@@ -241,7 +191,7 @@ pub fn nvme_io(sysfs: &str, qd: u64, count: u64) -> Result<()> {
         let slba = (next_block % blocks) * nlb;
         next_block += 1;
         let cdw = [slba as u32, (slba >> 32) as u32, (nlb - 1) as u32];
-        sq.write_sqe(*tail as usize * 64, &nvme::command_sqe(OP_READ, slot as u16, nsid, IOVA_IO_DATA + slot * PAGE as u64, cdw));
+        sq.write_block(*tail as usize * 64, &nvme::command_sqe(OP_READ, slot as u16, nsid, IOVA_IO_DATA + slot * PAGE as u64, cdw));
         *tail = (*tail + 1) % qsize;
     };
     let first = qd.min(count);

@@ -30,6 +30,7 @@
 //! igb PF driver sets with SR-IOV), so an ARP request for the PF's address and ICMP echo
 //! requests from the VF reach the PF's network stack, whose replies come back to the VF.
 
+use crate::dma::DmaMem;
 use crate::irq::EventFd;
 use crate::vfio::{self, Device, DmaMap, Error, Result};
 use std::io;
@@ -214,82 +215,6 @@ fn timeout(what: String) -> Error {
 /// `aa:bb:cc:dd:ee:ff`.
 pub fn fmt_mac(m: &[u8; 6]) -> String {
     m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
-}
-
-/// Anonymous memory of whole pages for the device's DMA, read and written volatile (the
-/// device reads and writes it behind the compiler's back).
-struct DmaMem {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl DmaMem {
-    fn new(len: usize) -> Result<Self> {
-        // SAFETY: A fresh private anonymous mapping; nothing else refers to it.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(Error { what: format!("mmap {len} bytes"), err: io::Error::last_os_error() });
-        }
-        Ok(Self { ptr: p.cast(), len })
-    }
-
-    fn va(&self) -> u64 {
-        self.ptr as u64
-    }
-
-    fn read_u32(&self, off: usize) -> u32 {
-        assert!(off.is_multiple_of(4) && off + 4 <= self.len);
-        // SAFETY: In bounds and aligned (checked).
-        unsafe { std::ptr::read_volatile(self.ptr.add(off).cast::<u32>()) }
-    }
-
-    fn read_u64(&self, off: usize) -> u64 {
-        assert!(off.is_multiple_of(8) && off + 8 <= self.len);
-        // SAFETY: In bounds and aligned (checked).
-        unsafe { std::ptr::read_volatile(self.ptr.add(off).cast::<u64>()) }
-    }
-
-    fn write_u32(&self, off: usize, v: u32) {
-        assert!(off.is_multiple_of(4) && off + 4 <= self.len);
-        // SAFETY: In bounds and aligned (checked).
-        unsafe { std::ptr::write_volatile(self.ptr.add(off).cast::<u32>(), v) }
-    }
-
-    fn write_u64(&self, off: usize, v: u64) {
-        assert!(off.is_multiple_of(8) && off + 8 <= self.len);
-        // SAFETY: In bounds and aligned (checked).
-        unsafe { std::ptr::write_volatile(self.ptr.add(off).cast::<u64>(), v) }
-    }
-
-    fn read(&self, off: usize, len: usize) -> Vec<u8> {
-        assert!(off + len <= self.len);
-        // SAFETY: In bounds (checked).
-        (0..len).map(|i| unsafe { std::ptr::read_volatile(self.ptr.add(off + i)) }).collect()
-    }
-
-    fn write(&self, off: usize, data: &[u8]) {
-        assert!(off + data.len() <= self.len);
-        for (i, b) in data.iter().enumerate() {
-            // SAFETY: In bounds (checked).
-            unsafe { std::ptr::write_volatile(self.ptr.add(off + i), *b) };
-        }
-    }
-}
-
-impl Drop for DmaMem {
-    fn drop(&mut self) {
-        // SAFETY: Our own mapping, unmapped once.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
 }
 
 /// The driver's side of one descriptor ring: slots `next_to_clean..next_to_use` (modulo

@@ -226,6 +226,7 @@
 
 mod bench;
 mod config;
+mod dma;
 mod fuzz;
 mod guest_nvme;
 mod igbvf;
